@@ -1,0 +1,49 @@
+# Two commands do all the set-up: `make run` (the whole series) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PROFILE ?= demo
+
+.PHONY: setup data run quick test lint bench clean
+
+setup: $(STAMP)
+
+# The venv, the core stack, this package (editable) and a Jupyter kernel that uses the venv.
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (clothing)" >/dev/null
+	touch $@
+
+# Fashion-MNIST: found locally, else the Debian/Ubuntu package through apt, else Keras' download,
+# else a message saying where to put the four .gz files.
+data: $(STAMP)
+	@$(PY) -m helpers.data.fashion_mnist --no-download 2>/dev/null || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing the Debian package dataset-fashion-mnist ..."; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 \
+	      || echo "apt-get could not install dataset-fashion-mnist; trying Keras' download"; \
+	  fi; \
+	  $(PY) -m helpers.data.fashion_mnist; }
+
+run: data
+	$(PY) -m helpers.series --profile $(PROFILE)
+
+quick: PROFILE = quick
+quick: run
+
+test: data
+	CLOTHING_PROFILE=quick $(PY) -m pytest tests
+	CLOTHING_PROFILE=quick $(PY) -m pytest --nbmake --nbmake-timeout=1800 notebooks
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+bench: data
+	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf runs .pytest_cache

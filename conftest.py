@@ -1,0 +1,6 @@
+"""Root conftest: every pytest run (unit tests and nbmake) uses the quick profile by default."""
+
+import os
+
+os.environ.setdefault("CLOTHING_PROFILE", "quick")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

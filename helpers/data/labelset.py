@@ -1,0 +1,116 @@
+"""The one thing every dataset adapter returns: a labels table, its classes, a report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from helpers.paths import RunFiles, read_json, write_json
+
+TABLE_COLUMNS = ["path", "label", "split"]
+REPORT_COLUMNS = ["path", "issue", "detail", "action"]
+SPLITS = ("train", "val", "test")
+
+
+class Report:
+    """Collects what an adapter skipped, converted or noticed, one row per finding.
+
+    ``action`` says what happened to the file: ``skipped`` (not in the table) or
+    ``kept`` (in the table, with the detail worth knowing).
+    """
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, str]] = []
+
+    def skip(self, path: str, issue: str, detail: str) -> None:
+        self.rows.append({"path": path, "issue": issue, "detail": detail, "action": "skipped"})
+
+    def keep(self, path: str, issue: str, detail: str) -> None:
+        self.rows.append({"path": path, "issue": issue, "detail": detail, "action": "kept"})
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=REPORT_COLUMNS)
+
+
+@dataclass
+class LabelSet:
+    """A labels table (``path, label, split``), its ordered classes and a report.
+
+    ``path`` is relative to ``root`` (the data folder the adapter read), so the
+    same table works wherever the data folder is mounted.
+    """
+
+    table: pd.DataFrame
+    classes: list[str]
+    report: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REPORT_COLUMNS))
+    root: Path | None = None
+    dataset: str = ""
+
+    def __post_init__(self) -> None:
+        missing = set(TABLE_COLUMNS) - set(self.table.columns)
+        if missing:
+            raise ValueError(f"labels table lacks columns {sorted(missing)}")
+        self.table = self.table[TABLE_COLUMNS].reset_index(drop=True)
+        unknown = set(self.table["label"]) - set(self.classes)
+        if unknown:
+            raise ValueError(f"labels not in the class list: {sorted(unknown)}")
+        bad_splits = set(self.table["split"]) - set(SPLITS)
+        if bad_splits:
+            raise ValueError(f"unknown splits {sorted(bad_splits)}; expected {SPLITS}")
+
+    def split(self, name: str) -> pd.DataFrame:
+        """Rows of one split (``train``, ``val`` or ``test``)."""
+        return self.table[self.table["split"] == name].reset_index(drop=True)
+
+    def counts(self) -> pd.DataFrame:
+        """Images per class and split, classes in class-list order."""
+        counts = pd.crosstab(self.table["label"], self.table["split"])
+        counts = counts.reindex(index=self.classes, columns=list(SPLITS), fill_value=0)
+        counts["total"] = counts.sum(axis=1)
+        return counts
+
+    def absolute_paths(self) -> pd.Series:
+        """The table's paths joined to the data folder."""
+        if self.root is None:
+            raise ValueError("this label set has no data folder (root)")
+        return self.table["path"].map(lambda p: str(Path(self.root) / p))
+
+    def save(self, run: RunFiles) -> None:
+        """Write the table, classes, report and data-folder record into a run folder."""
+        run.ensure()
+        self.table.to_csv(run.labels, index=False)
+        self.report.to_csv(run.label_report, index=False)
+        write_json(run.classes, self.classes)
+        write_json(run.dataset, {"dataset": self.dataset, "data_dir": str(self.root or "")})
+
+    @classmethod
+    def load(cls, run: RunFiles) -> LabelSet:
+        """Read what :meth:`save` wrote, naming the missing file if any."""
+        for path in (run.labels, run.classes, run.dataset):
+            if not path.exists():
+                raise FileNotFoundError(f"{path}: not found; run 01_labels first")
+        info = read_json(run.dataset)
+        report = (
+            pd.read_csv(run.label_report, dtype=str, keep_default_na=False)
+            if run.label_report.exists()
+            else pd.DataFrame(columns=REPORT_COLUMNS)
+        )
+        return cls(
+            table=pd.read_csv(run.labels, dtype=str, keep_default_na=False),
+            classes=read_json(run.classes),
+            report=report,
+            root=Path(info["data_dir"]) if info.get("data_dir") else None,
+            dataset=info.get("dataset", ""),
+        )
+
+
+def summarize_report(report: pd.DataFrame) -> pd.DataFrame:
+    """Findings counted by issue and action, most frequent first."""
+    if report.empty:
+        return pd.DataFrame(columns=["issue", "action", "files"])
+    return (
+        report.groupby(["issue", "action"]).size().rename("files").reset_index()
+        .sort_values("files", ascending=False, kind="stable").reset_index(drop=True)
+    )

@@ -1,0 +1,37 @@
+"""Fixtures: small generated datasets (DeepFashion tree, Fashion-MNIST idx files, Kaggle CSVs)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fixtures import (
+    make_clothing_full,
+    make_deepfashion_tree,
+    make_fashion_mnist,
+    make_product_images,
+)
+
+
+@pytest.fixture
+def deepfashion_tree(tmp_path: Path) -> Path:
+    return make_deepfashion_tree(tmp_path / "deepfashion")
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_fashion_mnist(tmp_path_factory.mktemp("fashion-mnist"))
+
+
+@pytest.fixture
+def product_images(tmp_path: Path) -> Path:
+    return make_product_images(tmp_path / "product-images")
+
+
+@pytest.fixture
+def clothing_full(tmp_path: Path) -> Path:
+    return make_clothing_full(tmp_path / "clothing-full")

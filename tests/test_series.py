@@ -1,0 +1,96 @@
+"""The papermill series runner, on small notebooks the test writes."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+from helpers.series import NotebookFailed, numbered_notebooks, parse_value, run_series
+
+NOTEBOOK_PARAMS = "profile = None\nrun_dir = None\nepochs = None"
+
+
+def write_notebook(path, *sources):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    params = nbformat.v4.new_code_cell(NOTEBOOK_PARAMS)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, *(nbformat.v4.new_code_cell(s) for s in sources)]
+    nbformat.write(nb, path)
+    return path
+
+
+def test_numbered_notebooks_in_order(tmp_path):
+    for name in ("10_last.ipynb", "02_b.ipynb", "01_a.ipynb", "notes.ipynb"):
+        write_notebook(tmp_path / name)
+    assert [p.name for p in numbered_notebooks(tmp_path)] == [
+        "01_a.ipynb",
+        "02_b.ipynb",
+        "10_last.ipynb",
+    ]
+    assert [p.name for p in numbered_notebooks(tmp_path, ["02"])] == ["02_b.ipynb"]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("3", 3), ("None", None), ("0.5", 0.5), ("baseline", "baseline")]
+)
+def test_parse_value(text, value):
+    assert parse_value(text) == value
+
+
+def test_series_runs_in_order_with_parameters(tmp_path):
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    record = (
+        "import json, pathlib\n"
+        "p = pathlib.Path(run_dir) / 'seen.json'\n"
+        "seen = json.loads(p.read_text()) if p.exists() else []\n"
+        "seen.append({'nb': '%s', 'profile': profile, 'epochs': epochs})\n"
+        "p.write_text(json.dumps(seen))"
+    )
+    write_notebook(folder / "01_first.ipynb", record % "01")
+    write_notebook(folder / "02_second.ipynb", record % "02")
+    lines = []
+    run = run_series(
+        "quick",
+        parameters={"epochs": 7, "run_dir": tmp_path / "run"},
+        notebooks=numbered_notebooks(folder),
+        log=lambda *a, **k: lines.append(" ".join(map(str, a))),
+    )
+    seen = json.loads((run.root / "seen.json").read_text())
+    assert seen == [
+        {"nb": "01", "profile": "quick", "epochs": 7},
+        {"nb": "02", "profile": "quick", "epochs": 7},
+    ]
+    assert (run.executed / "01_first.ipynb").exists() and (
+        run.executed / "02_second.ipynb"
+    ).exists()
+    assert any("[1/2] 01_first" in line for line in lines) and any(
+        "[2/2] 02_second" in line for line in lines
+    )
+
+
+def test_series_failure_names_notebook_cell_and_error(tmp_path):
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    write_notebook(folder / "01_ok.ipynb", "x = 1")
+    write_notebook(folder / "02_bad.ipynb", "y = 2", "raise ValueError('labels.csv is empty')")
+    write_notebook(folder / "03_never.ipynb", "open(run_dir + '/never', 'w')")
+    with pytest.raises(NotebookFailed) as failure:
+        run_series(
+            "quick",
+            parameters={"run_dir": tmp_path / "run"},
+            notebooks=numbered_notebooks(folder),
+            log=lambda *a, **k: None,
+        )
+    message = str(failure.value)
+    assert "02_bad.ipynb failed in cell 3 of the executed copy" in message
+    assert "`raise ValueError('labels.csv is empty')`" in message
+    assert "ValueError: labels.csv is empty" in message
+    assert not (tmp_path / "run" / "never").exists()
