@@ -29,7 +29,7 @@ data: $(STAMP)
 	  $(PY) -m helpers.data.fashion_mnist; }
 
 run: data
-	$(PY) -m helpers.series --profile $(PROFILE)
+	$(PY) -m helpers.series --profile $(PROFILE) $(SERIES_ARGS)
 
 quick: PROFILE = quick
 quick: run
