@@ -1,0 +1,211 @@
+"""Image loading: Keras' ImageDataGenerator flows and a tf.data fast path over the same table.
+
+Both read the labels table (``path, label, split``) relative to the data folder,
+resize to ``image_size`` with bilinear interpolation, convert to RGB and scale
+to [0, 1], so without augmentation they yield the same pixels for the same
+files. Evaluation iterators never shuffle: row ``i`` of a prediction is row ``i``
+of the split.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from sklearn.utils.class_weight import compute_class_weight
+from tensorflow.keras.preprocessing.image import ImageDataGenerator
+
+from helpers.data import LabelSet
+from helpers.data.fashion_mnist import FILES, load_fashion_mnist
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Augmentation settings, all off by default (fractions of the image size; degrees)."""
+
+    horizontal_flip: bool = False
+    shift: float = 0.0
+    rotation: float = 0.0
+    zoom: float = 0.0
+    shear: float = 0.0
+
+    @property
+    def active(self) -> bool:
+        return any(getattr(self, f.name) for f in fields(self))
+
+
+def image_data_generator(augment: Augment | None = None) -> ImageDataGenerator:
+    """A rescaling ImageDataGenerator with the requested augmentation."""
+    augment = augment or Augment()
+    return ImageDataGenerator(
+        rescale=1.0 / 255,
+        horizontal_flip=augment.horizontal_flip,
+        width_shift_range=augment.shift,
+        height_shift_range=augment.shift,
+        rotation_range=augment.rotation,
+        zoom_range=augment.zoom,
+        shear_range=augment.shear,
+        fill_mode="nearest",
+    )
+
+
+def split_frame(labels: LabelSet, split: str) -> pd.DataFrame:
+    """One split with absolute file paths (ImageDataGenerator needs them)."""
+    frame = labels.split(split)
+    return frame.assign(path=frame["path"].map(lambda p: str(Path(labels.root) / p)))
+
+
+def dataframe_flow(
+    labels: LabelSet,
+    split: str,
+    image_size: int = 256,
+    batch_size: int = 32,
+    shuffle: bool | None = None,
+    augment: Augment | None = None,
+    seed: int = 0,
+):
+    """``flow_from_dataframe`` over one split; shuffles only the training split by default."""
+    shuffle = (split == "train") if shuffle is None else shuffle
+    return image_data_generator(augment).flow_from_dataframe(
+        split_frame(labels, split),
+        x_col="path",
+        y_col="label",
+        classes=list(labels.classes),
+        class_mode="categorical",
+        target_size=(image_size, image_size),
+        color_mode="rgb",
+        interpolation="bilinear",
+        batch_size=batch_size,
+        shuffle=shuffle,
+        seed=seed,
+        validate_filenames=False,  # the labeler already checked every file
+    )
+
+
+def fashion_mnist_arrays(labels: LabelSet, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images (``N x 28 x 28 x 1`` uint8) and class indices of a Fashion-MNIST split."""
+    data = load_fashion_mnist(labels.root, download=False)
+    frame = labels.split(split)
+    parts = frame["path"].str.rsplit("#", n=1)
+    index = parts.str[1].astype(int).to_numpy()
+    from_train = (parts.str[0] == FILES["train"][0]).to_numpy()
+    x = np.empty((len(frame), 28, 28), np.uint8)
+    x[from_train] = data.x_train[index[from_train]]
+    x[~from_train] = data.x_test[index[~from_train]]
+    y = frame["label"].map({c: i for i, c in enumerate(labels.classes)}).to_numpy()
+    return x[..., None], y
+
+
+def array_flow(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: int = 32,
+               shuffle: bool = False, augment: Augment | None = None, seed: int = 0):
+    """ImageDataGenerator ``flow`` over arrays (Fashion-MNIST)."""
+    targets = tf.keras.utils.to_categorical(y, num_classes)
+    return image_data_generator(augment).flow(x, targets, batch_size=batch_size, shuffle=shuffle, seed=seed)
+
+
+def decode_image(path: tf.Tensor, image_size: int) -> tf.Tensor:
+    """Read, decode (JPEG with PIL's accurate IDCT, or PNG/GIF/BMP), RGB, resize, scale to [0, 1]."""
+    data = tf.io.read_file(path)
+    is_jpeg = tf.strings.substr(data, 0, 2) == b"\xff\xd8"
+    image = tf.cond(
+        is_jpeg,
+        lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE"),
+        lambda: tf.io.decode_image(data, channels=3, expand_animations=False),
+    )
+    image = tf.image.resize(image, (image_size, image_size), method="bilinear", antialias=True)
+    return tf.ensure_shape(image / 255.0, (image_size, image_size, 3))
+
+
+def augmentation_layers(augment: Augment, seed: int = 0) -> tf.keras.Sequential:
+    """The same augmentations as Keras preprocessing layers (for tf.data)."""
+    import keras
+
+    layers = []
+    if augment.horizontal_flip:
+        layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
+    if augment.shift:
+        layers.append(keras.layers.RandomTranslation(augment.shift, augment.shift, fill_mode="nearest", seed=seed))
+    if augment.rotation:
+        layers.append(keras.layers.RandomRotation(augment.rotation / 360.0, fill_mode="nearest", seed=seed))
+    if augment.zoom:
+        layers.append(keras.layers.RandomZoom(augment.zoom, fill_mode="nearest", seed=seed))
+    if augment.shear:
+        layers.append(keras.layers.RandomShear(augment.shear, augment.shear, fill_mode="nearest", seed=seed))
+    return keras.Sequential(layers, name="augmentation")
+
+
+def tf_dataset(
+    labels: LabelSet,
+    split: str,
+    image_size: int = 256,
+    batch_size: int = 32,
+    shuffle: bool | None = None,
+    augment: Augment | None = None,
+    cache: bool | str = True,
+    seed: int = 0,
+) -> tf.data.Dataset:
+    """tf.data over one split: parallel decode and resize, cache, shuffle, batch, augment, prefetch.
+
+    ``cache=True`` keeps decoded images in memory (fine for the sample; for a
+    full DeepFashion pass a file path, or False).
+    """
+    shuffle = (split == "train") if shuffle is None else shuffle
+    index = {c: i for i, c in enumerate(labels.classes)}
+    if labels.dataset == "fashion_mnist":
+        x, y = fashion_mnist_arrays(labels, split)
+        images = tf.data.Dataset.from_tensor_slices(x)
+        images = images.map(lambda im: _fashion_mnist_pixels(im, image_size), num_parallel_calls=AUTOTUNE)
+    else:
+        frame = split_frame(labels, split)
+        y = frame["label"].map(index).to_numpy()
+        images = tf.data.Dataset.from_tensor_slices(frame["path"].to_numpy())
+        images = images.map(lambda p: decode_image(p, image_size), num_parallel_calls=AUTOTUNE)
+    targets = tf.data.Dataset.from_tensor_slices(tf.one_hot(y, len(labels.classes)))
+    dataset = tf.data.Dataset.zip((images, targets))
+    if cache:
+        dataset = dataset.cache(cache if isinstance(cache, str) else "")
+    if shuffle:
+        dataset = dataset.shuffle(min(len(y), 10_000), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size)
+    if augment is not None and augment.active:
+        layers = augmentation_layers(augment, seed)
+        dataset = dataset.map(lambda a, b: (layers(a, training=True), b), num_parallel_calls=AUTOTUNE)
+    return dataset.prefetch(AUTOTUNE)
+
+
+def _fashion_mnist_pixels(image: tf.Tensor, image_size: int) -> tf.Tensor:
+    image = tf.cast(image, tf.float32) / 255.0
+    if image_size != 28:
+        image = tf.image.resize(image, (image_size, image_size), method="bilinear")
+    return image
+
+
+def class_weights(labels: LabelSet) -> dict[int, float]:
+    """'balanced' class weights from the training split: ``n / (k * count)`` per class index."""
+    train = labels.split("train")["label"]
+    present = [c for c in labels.classes if c in set(train)]
+    weights = compute_class_weight("balanced", classes=np.array(present), y=train.to_numpy())
+    by_name = dict(zip(present, weights, strict=True))
+    return {i: float(by_name.get(c, 0.0)) for i, c in enumerate(labels.classes)}
+
+
+def images_per_second(batches, max_batches: int | None = None) -> tuple[float, int]:
+    """Iterate a Keras iterator or tf.data dataset once; return (images per second, images)."""
+    steps = len(batches) if max_batches is None and hasattr(batches, "__len__") else max_batches
+    started = time.perf_counter()
+    seen = 0
+    for step, (x, _) in enumerate(batches):
+        seen += int(x.shape[0])
+        if steps is not None and step + 1 >= steps:
+            break
+    elapsed = time.perf_counter() - started
+    return seen / max(elapsed, 1e-9), seen

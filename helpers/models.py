@@ -1,0 +1,210 @@
+"""The model zoo: one registry, ``name -> builder(input_shape, num_classes, **options)``.
+
+Ports of the seed write-ups' architectures (Keras 3, functional, ``keras.Input``):
+
+* ``baseline``, ``classifier``, ``deeper`` - the three Fashion-MNIST models of write-up 000;
+* ``deepfashion_cnn`` - the 256x256 DeepFashion CNN of write-up 001;
+* ``fashion_cnn`` - the PyTorch FashionCNN of write-up 004;
+* ``baseline_bn`` - the conv + batch-norm baseline of write-up 003;
+* ``efficientnet_b0``, ``vgg16``, ``densenet121`` - keras.applications backbones with a new head.
+
+Every model takes images scaled to [0, 1]; the backbones carry their own
+ImageNet preprocessing as a layer, so saved models need no outside code but this module.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+from keras import layers
+
+Builder = Callable[..., keras.Model]
+MODELS: dict[str, Builder] = {}
+
+
+def register(name: str) -> Callable[[Builder], Builder]:
+    """Add a builder to the zoo under ``name``."""
+
+    def add(builder: Builder) -> Builder:
+        MODELS[name] = builder
+        return builder
+
+    return add
+
+
+def build_model(name: str, input_shape: tuple[int, int, int], num_classes: int, **options) -> keras.Model:
+    """Build the zoo model ``name`` for ``input_shape`` (H, W, C) and ``num_classes``."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; the zoo has {sorted(MODELS)}")
+    return MODELS[name](tuple(input_shape), num_classes, **options)
+
+
+@register("baseline")
+def baseline(input_shape, num_classes, dropout: float = 0.0, name: str = "baseline") -> keras.Model:
+    """Write-up 000's BaseLineClassifier: two 5x5 'same' convs with pooling, a 1024-unit dense layer."""
+    inputs = keras.Input(input_shape)
+    x = layers.Conv2D(32, 5, padding="same", activation="relu")(inputs)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Conv2D(64, 5, padding="same", activation="relu")(x)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Flatten()(x)
+    if dropout:
+        x = layers.Dropout(dropout)(x)
+    x = layers.Dense(1024, activation="relu")(x)
+    if dropout:
+        x = layers.Dropout(dropout)(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="output_layer")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+@register("classifier")
+def classifier(input_shape, num_classes) -> keras.Model:
+    """Write-up 000's Classifier: the baseline with dropout (rate 0.5; the write-up gives none)."""
+    return baseline(input_shape, num_classes, dropout=0.5, name="classifier")
+
+
+@register("deeper")
+def deeper(input_shape, num_classes, weight_decay: float = 1e-4) -> keras.Model:
+    """Write-up 000's DeeperClassifier: three double-conv BN blocks ('same' then 'valid'), two dense layers."""
+    reg = keras.regularizers.l2(weight_decay)
+    inputs = keras.Input(input_shape)
+    x = inputs
+    for filters in (64, 128, 256):
+        for padding in ("same", "valid"):
+            x = layers.Conv2D(filters, 3, padding=padding, activation="relu", kernel_regularizer=reg)(x)
+            x = layers.BatchNormalization()(x)
+        x = layers.MaxPooling2D(2)(x)
+        x = layers.Dropout(0.25)(x)
+    x = layers.Flatten()(x)
+    for units in (1024, 512):
+        x = layers.Dense(units, activation="relu", kernel_regularizer=reg)(x)
+        x = layers.Dropout(0.5)(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="output_layer")(x)
+    return keras.Model(inputs, outputs, name="deeper")
+
+
+@register("deepfashion_cnn")
+def deepfashion_cnn(input_shape, num_classes) -> keras.Model:
+    """Write-up 001's CNN: three 3x3 'valid' ReLU convs (32, 64, 128), each with 2x2 max-pooling, flatten, softmax."""
+    inputs = keras.Input(input_shape)
+    x = inputs
+    for filters in (32, 64, 128):
+        x = layers.Conv2D(filters, 3, activation="relu")(x)
+        x = layers.MaxPooling2D(2)(x)
+    x = layers.Flatten()(x)
+    outputs = layers.Dense(num_classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="deepfashion_cnn")
+
+
+@register("fashion_cnn")
+def fashion_cnn(input_shape, num_classes) -> keras.Model:
+    """Write-up 004's FashionCNN: conv(pad 1)-BN-ReLU-pool, conv(pad 0)-BN-ReLU-pool, FC 600, dropout 0.25, FC 120."""
+    inputs = keras.Input(input_shape)
+    x = inputs
+    for filters, padding in ((32, "same"), (64, "valid")):
+        x = layers.Conv2D(filters, 3, padding=padding)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+        x = layers.MaxPooling2D(2)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(600)(x)
+    x = layers.Dropout(0.25)(x)
+    x = layers.Dense(120)(x)
+    outputs = layers.Dense(num_classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="fashion_cnn")
+
+
+@register("baseline_bn")
+def baseline_bn(input_shape, num_classes, filters=(128, 128, 64), units: int = 64) -> keras.Model:
+    """Write-up 003's baseline: three conv + batch-norm + max-pool blocks, one dense layer, softmax."""
+    inputs = keras.Input(input_shape)
+    x = inputs
+    for n in filters:
+        x = layers.Conv2D(n, 3, activation="relu")(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.MaxPooling2D(2)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(units, activation="relu")(x)
+    outputs = layers.Dense(num_classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="baseline_bn")
+
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+
+
+@keras.saving.register_keras_serializable(package="helpers")
+class ImageNetPreprocess(layers.Layer):
+    """[0, 1] RGB images to what an ImageNet backbone expects.
+
+    ``caffe`` (VGG16): BGR, 0-255, mean subtracted; ``torch`` (DenseNet):
+    ImageNet mean/std; ``raw255`` (EfficientNet, which normalises inside): 0-255.
+    """
+
+    def __init__(self, mode: str, **kwargs):
+        super().__init__(**kwargs)
+        if mode not in {"caffe", "torch", "raw255"}:
+            raise ValueError(f"unknown preprocessing mode {mode!r}")
+        self.mode = mode
+
+    def call(self, inputs):
+        if self.mode == "raw255":
+            return inputs * 255.0
+        if self.mode == "torch":
+            return (inputs - keras.ops.array(IMAGENET_MEAN)) / keras.ops.array(IMAGENET_STD)
+        bgr = keras.ops.flip(inputs, axis=-1) * 255.0
+        return bgr - keras.ops.array(CAFFE_MEAN_BGR)
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+BACKBONES = {
+    "efficientnet_b0": (keras.applications.EfficientNetB0, "raw255"),
+    "vgg16": (keras.applications.VGG16, "caffe"),
+    "densenet121": (keras.applications.DenseNet121, "torch"),
+}
+
+
+def backbone_classifier(
+    name: str,
+    input_shape,
+    num_classes: int,
+    weights: str | None = "imagenet",
+    fine_tune: bool = False,
+    dropout: float = 0.2,
+) -> keras.Model:
+    """A keras.applications backbone (global average pooled) with a new dropout + softmax head.
+
+    ImageNet weights are used when Keras can load them (its cache or the
+    network); otherwise the backbone starts from random weights and says so.
+    The backbone is frozen unless ``fine_tune``.
+    """
+    application, mode = BACKBONES[name]
+    inputs = keras.Input(input_shape)
+    x = ImageNetPreprocess(mode, name="imagenet_preprocess")(inputs)
+    if weights and input_shape[-1] != 3:
+        print(f"{name}: ImageNet weights need 3 input channels, got {input_shape[-1]}; using random init")
+        weights = None
+    try:
+        backbone = application(include_top=False, weights=weights, input_tensor=x, pooling="avg")
+    except Exception as err:  # no cache and no network, or a corrupt download
+        print(f"{name}: could not load ImageNet weights ({type(err).__name__}: {err}); using random init")
+        backbone = application(include_top=False, weights=None, input_tensor=x, pooling="avg")
+        weights = None
+    if weights:
+        print(f"{name}: ImageNet weights loaded; backbone {'fine-tuned' if fine_tune else 'frozen'}")
+        for layer in backbone.layers:
+            layer.trainable = fine_tune
+    x = layers.Dropout(dropout)(backbone.output)
+    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+for _name in BACKBONES:
+    register(_name)(lambda input_shape, num_classes, _n=_name, **kw: backbone_classifier(_n, input_shape, num_classes, **kw))

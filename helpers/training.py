@@ -1,0 +1,115 @@
+"""Compile and fit: early stopping, best-model checkpoint, resume after interruption, history CSV.
+
+``fit_model`` writes into a run folder: ``checkpoints/best.weights.h5`` (best
+validation loss), ``checkpoints/backup/`` (Keras' BackupAndRestore: an
+interrupted fit resumes at the epoch it stopped), ``history.csv`` (one row per
+epoch, kept across a resume) and finally ``model.keras`` with the best weights.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import pandas as pd
+
+from helpers.paths import RunFiles
+
+
+def set_seeds(seed: int) -> None:
+    """Seed Python, NumPy and the backend so a run can be repeated."""
+    keras.utils.set_random_seed(seed)
+
+
+def compile_model(model: keras.Model, learning_rate: float = 1e-3) -> keras.Model:
+    """Adam, categorical cross-entropy, accuracy and top-3 accuracy."""
+    metrics = ["accuracy"]
+    if model.output_shape[-1] > 3:
+        metrics.append(keras.metrics.TopKCategoricalAccuracy(k=3, name="top3"))
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy", metrics=metrics)
+    return model
+
+
+@dataclass(frozen=True)
+class TrainingFiles:
+    """Where one run's training state lives."""
+
+    run: RunFiles
+
+    @property
+    def checkpoints(self):
+        return self.run.root / "checkpoints"
+
+    @property
+    def best_weights(self):
+        return self.checkpoints / "best.weights.h5"
+
+    @property
+    def backup(self):
+        return self.checkpoints / "backup"
+
+    def resuming(self) -> bool:
+        """Whether an interrupted fit left a backup to resume from."""
+        return self.backup.exists() and any(self.backup.iterdir())
+
+
+def fit_model(
+    model: keras.Model,
+    train,
+    validation,
+    run: RunFiles,
+    epochs: int,
+    class_weight: dict[int, float] | None = None,
+    patience: int = 3,
+    verbose: int | str = "auto",
+    extra_callbacks: list[keras.callbacks.Callback] | None = None,
+) -> pd.DataFrame:
+    """Fit with early stopping (patience, best weights restored), checkpoints and resume.
+
+    ``train`` is a tf.data dataset, a Keras iterator or an ``(x, y)`` tuple of
+    arrays. A fresh fit starts a new ``history.csv``; a resumed one (backup present)
+    appends to it. ``class_weight`` is passed straight to ``model.fit``.
+    Returns the history of every epoch so far, and saves ``model.keras``.
+    """
+    files = TrainingFiles(run.ensure())
+    files.checkpoints.mkdir(parents=True, exist_ok=True)
+    if not files.resuming():
+        run.history.unlink(missing_ok=True)
+        files.best_weights.unlink(missing_ok=True)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(files.backup)),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
+        keras.callbacks.ModelCheckpoint(
+            str(files.best_weights), monitor="val_loss", save_best_only=True, save_weights_only=True
+        ),
+        keras.callbacks.CSVLogger(str(run.history), append=True),
+        *(extra_callbacks or []),
+    ]
+    x, y = train if isinstance(train, tuple) else (train, None)
+    model.fit(x, y, validation_data=validation, epochs=epochs, class_weight=class_weight,
+              callbacks=callbacks, verbose=verbose)
+    if files.best_weights.exists():
+        model.load_weights(str(files.best_weights))
+    model.save(run.model)
+    shutil.rmtree(files.backup, ignore_errors=True)
+    return read_history(run)
+
+
+def read_history(run: RunFiles) -> pd.DataFrame:
+    """The training history CSV (one row per epoch)."""
+    if not run.history.exists():
+        raise FileNotFoundError(f"{run.history}: not found; train a model first (03_training)")
+    return pd.read_csv(run.history)
+
+
+def load_run_model(run: RunFiles) -> keras.Model:
+    """The run's trained model (``model.keras``), naming the file if it is missing."""
+    import helpers.models  # noqa: F401  (registers the custom preprocessing layer)
+
+    if not run.model.exists():
+        raise FileNotFoundError(f"{run.model}: not found; run 03_training first")
+    return keras.models.load_model(run.model)

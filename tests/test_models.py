@@ -1,0 +1,59 @@
+"""The model zoo: faithful parameter counts, and saved models that load back."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers.models import MODELS, build_model
+
+EXPECTED_PARAMS = [
+    # Write-up 000's summaries.
+    ("baseline", (28, 28, 1), 10, 3_274_634),
+    ("classifier", (28, 28, 1), 10, 3_274_634),
+    ("deeper", (28, 28, 1), 10, 1_940_938),
+    # Write-up 001 at 256x256x3 with DeepFashion's 46 classes.
+    ("deepfashion_cnn", (256, 256, 3), 46, 5_392_494),
+    # Write-up 004: PyTorch counts 1,475,338 trainable; Keras adds BN's 192 moving statistics.
+    ("fashion_cnn", (28, 28, 1), 10, 1_475_530),
+    # Write-up 003's baseline at 224x224 with its 17 classes ("2.9M").
+    ("baseline_bn", (224, 224, 3), 17, 2_996_305),
+    # keras.applications backbones (no top) + a 46-way head.
+    ("efficientnet_b0", (224, 224, 3), 46, 4_049_571 + 1280 * 46 + 46),
+    ("vgg16", (224, 224, 3), 46, 14_714_688 + 512 * 46 + 46),
+    ("densenet121", (224, 224, 3), 46, 7_037_504 + 1024 * 46 + 46),
+]
+
+
+@pytest.mark.parametrize(("name", "shape", "classes", "params"), EXPECTED_PARAMS, ids=[e[0] for e in EXPECTED_PARAMS])
+def test_parameter_counts(name, shape, classes, params):
+    options = {"weights": None} if name in {"efficientnet_b0", "vgg16", "densenet121"} else {}
+    model = build_model(name, shape, classes, **options)
+    assert model.count_params() == params
+    assert model.output_shape == (None, classes)
+
+
+def test_every_zoo_model_is_counted():
+    assert {e[0] for e in EXPECTED_PARAMS} <= set(MODELS)
+
+
+def test_unknown_model_names_the_zoo():
+    with pytest.raises(ValueError, match="deepfashion_cnn"):
+        build_model("resnet9000", (32, 32, 3), 2)
+
+
+def test_backbone_falls_back_to_random_init_and_saves(tmp_path, capsys):
+    import keras
+
+    model = build_model("vgg16", (32, 32, 3), 3)  # no network, no cache here: random init
+    out = capsys.readouterr().out
+    assert "vgg16" in out and ("random init" in out or "ImageNet weights loaded" in out)
+    x = np.random.default_rng(0).random((2, 32, 32, 3)).astype("float32")
+    model.save(tmp_path / "m.keras")
+    again = keras.models.load_model(tmp_path / "m.keras")
+    assert np.allclose(model.predict(x, verbose=0), again.predict(x, verbose=0), atol=1e-5)
+
+
+def test_backbone_is_frozen_only_with_pretrained_weights():
+    model = build_model("efficientnet_b0", (32, 32, 3), 3, weights=None)
+    assert all(layer.trainable for layer in model.layers)
