@@ -22,13 +22,14 @@ DEFAULT_PROFILE = "demo"
 PROFILES: dict[str, dict[str, Any]] = {
     "demo": {
         "dataset": "sample",
-        "sample_images": 6000,
+        "sample_images": 3000,
         "image_size": 256,
         "model": "deepfashion_cnn",
         "epochs": 10,
         "batch_size": 32,
         "max_images": None,
         "seed": 42,
+        "loader": "tf.data",
     },
     "quick": {
         "dataset": "sample",
@@ -39,6 +40,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "batch_size": 16,
         "max_images": None,
         "seed": 42,
+        "loader": "tf.data",
     },
 }
 
@@ -58,6 +60,7 @@ class RunConfig:
     max_images: int | None
     seed: int
     sample_images: int
+    loader: str
 
     @property
     def run(self) -> RunFiles:
@@ -65,7 +68,9 @@ class RunConfig:
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        return (self.image_size, self.image_size, 3)
+        """Model input: RGB images, or one channel for Fashion-MNIST."""
+        channels = 1 if self.dataset == "fashion_mnist" else 3
+        return (self.image_size, self.image_size, channels)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
@@ -82,6 +87,30 @@ def profile_name(profile: str | None = None) -> str:
 def sample_dir(images: int) -> Path:
     """Where the embedded sample of ``images`` images is written."""
     return DATA_DIR / f"deepfashion-sample-{images}"
+
+
+# The names every notebook's parameters cell sets (papermill overrides them).
+PARAMETERS = (
+    "profile",
+    "dataset",
+    "data_dir",
+    "run_dir",
+    "image_size",
+    "model",
+    "epochs",
+    "batch_size",
+    "max_images",
+    "seed",
+    "loader",
+)
+
+
+def notebook_config(namespace: dict[str, Any]) -> RunConfig:
+    """Resolve the parameters a notebook's ``parameters`` cell left in ``namespace`` (its globals())."""
+    missing = [name for name in PARAMETERS if name not in namespace]
+    if missing:
+        raise NameError(f"the parameters cell does not set {missing}")
+    return resolve_config(**{name: namespace[name] for name in PARAMETERS})
 
 
 def resolve_config(profile: str | None = None, **params: Any) -> RunConfig:

@@ -36,7 +36,9 @@ def register(name: str) -> Callable[[Builder], Builder]:
     return add
 
 
-def build_model(name: str, input_shape: tuple[int, int, int], num_classes: int, **options) -> keras.Model:
+def build_model(
+    name: str, input_shape: tuple[int, int, int], num_classes: int, **options
+) -> keras.Model:
     """Build the zoo model ``name`` for ``input_shape`` (H, W, C) and ``num_classes``."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; the zoo has {sorted(MODELS)}")
@@ -75,7 +77,9 @@ def deeper(input_shape, num_classes, weight_decay: float = 1e-4) -> keras.Model:
     x = inputs
     for filters in (64, 128, 256):
         for padding in ("same", "valid"):
-            x = layers.Conv2D(filters, 3, padding=padding, activation="relu", kernel_regularizer=reg)(x)
+            x = layers.Conv2D(
+                filters, 3, padding=padding, activation="relu", kernel_regularizer=reg
+            )(x)
             x = layers.BatchNormalization()(x)
         x = layers.MaxPooling2D(2)(x)
         x = layers.Dropout(0.25)(x)
@@ -189,16 +193,22 @@ def backbone_classifier(
     inputs = keras.Input(input_shape)
     x = ImageNetPreprocess(mode, name="imagenet_preprocess")(inputs)
     if weights and input_shape[-1] != 3:
-        print(f"{name}: ImageNet weights need 3 input channels, got {input_shape[-1]}; using random init")
+        print(
+            f"{name}: ImageNet weights need 3 input channels, got {input_shape[-1]}; using random init"
+        )
         weights = None
     try:
         backbone = application(include_top=False, weights=weights, input_tensor=x, pooling="avg")
     except Exception as err:  # no cache and no network, or a corrupt download
-        print(f"{name}: could not load ImageNet weights ({type(err).__name__}: {err}); using random init")
+        print(
+            f"{name}: could not load ImageNet weights ({type(err).__name__}: {err}); using random init"
+        )
         backbone = application(include_top=False, weights=None, input_tensor=x, pooling="avg")
         weights = None
     if weights:
-        print(f"{name}: ImageNet weights loaded; backbone {'fine-tuned' if fine_tune else 'frozen'}")
+        print(
+            f"{name}: ImageNet weights loaded; backbone {'fine-tuned' if fine_tune else 'frozen'}"
+        )
         for layer in backbone.layers:
             layer.trainable = fine_tune
     x = layers.Dropout(dropout)(backbone.output)
@@ -207,4 +217,8 @@ def backbone_classifier(
 
 
 for _name in BACKBONES:
-    register(_name)(lambda input_shape, num_classes, _n=_name, **kw: backbone_classifier(_n, input_shape, num_classes, **kw))
+    register(_name)(
+        lambda input_shape, num_classes, _n=_name, **kw: backbone_classifier(
+            _n, input_shape, num_classes, **kw
+        )
+    )

@@ -60,6 +60,16 @@ class RunFiles:
         return self.root / "history.csv"
 
     @property
+    def training(self) -> Path:
+        """What 03_training measured: model, epochs, best epoch, test scores, wall time."""
+        return self.root / "training.json"
+
+    @property
+    def loading(self) -> Path:
+        """Images per second of both loaders (02_loading)."""
+        return self.root / "loading_throughput.csv"
+
+    @property
     def layers(self) -> Path:
         return self.root / "layers.csv"
 

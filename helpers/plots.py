@@ -125,3 +125,33 @@ def show_fastai_batch(labels: LabelSet, image_size: int = 128, seed: int = 0):
     )
     loaders.show_batch(max_n=9)
     return loaders
+
+
+def learning_curves(history: pd.DataFrame, path: Path | None = None) -> plt.Figure:
+    """Loss and accuracy per epoch, training against validation."""
+    metrics = [m for m in ("loss", "accuracy", "top3") if m in history and f"val_{m}" in history]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4), squeeze=False)
+    epochs = history["epoch"] + 1
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        ax.plot(epochs, history[metric], marker="o", label="train")
+        ax.plot(epochs, history[f"val_{metric}"], marker="o", label="validation")
+        ax.set(title=metric, xlabel="epoch")
+        ax.legend()
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def batch_grid(rows: dict[str, np.ndarray], path: Path | None = None) -> plt.Figure:
+    """Images side by side, one row per named batch (e.g. originals and augmented copies)."""
+    count = min(len(batch) for batch in rows.values())
+    fig, axes = plt.subplots(
+        len(rows), count, figsize=(1.6 * count, 1.8 * len(rows)), squeeze=False
+    )
+    for r, (name, batch) in enumerate(rows.items()):
+        for c in range(count):
+            image = np.clip(batch[c], 0, 1)
+            axes[r][c].imshow(image.squeeze(), cmap="gray" if image.shape[-1] == 1 else None)
+            axes[r][c].axis("off")
+        axes[r][0].set_title(name, loc="left", fontsize=9)
+    fig.tight_layout()
+    return save(fig, path)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -42,6 +43,24 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def kernel_log_manager(log_path: Path) -> type:
+    """A kernel manager that writes the kernel process's own stderr to ``log_path``.
+
+    TensorFlow's C++ start-up lines and ipykernel's warnings would otherwise
+    interleave with the runner's progress lines; the file keeps them for a
+    post-mortem (a kernel killed for memory, say).
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class KernelLogManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            self._stderr_log = open(log_path, "wb")  # noqa: SIM115 (lives as long as the kernel)
+            kw["stderr"] = self._stderr_log
+            return await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return KernelLogManager
+
+
 def run_series(
     profile: str | None = None,
     name: str | None = None,
@@ -55,6 +74,7 @@ def run_series(
     from papermill.exceptions import PapermillExecutionError
 
     profile = profile_name(profile)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # kernels inherit it
     parameters = dict(parameters or {})
     run_dir = Path(parameters.pop("run_dir", None) or RUNS_DIR / (name or profile))
     run = RunFiles(run_dir.resolve()).ensure()
@@ -75,6 +95,7 @@ def run_series(
                 kernel_name=kernel,
                 cwd=str(notebook.parent),
                 progress_bar=False,
+                kernel_manager_class=kernel_log_manager(output.with_suffix(".kernel.log")),
             )
         except PapermillExecutionError as err:
             log("FAILED")

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import time
+
 import keras
 import pandas as pd
 
-from helpers.paths import RunFiles
+from helpers.paths import RunFiles, write_json
 
 
 def set_seeds(seed: int) -> None:
@@ -30,8 +32,23 @@ def compile_model(model: keras.Model, learning_rate: float = 1e-3) -> keras.Mode
     metrics = ["accuracy"]
     if model.output_shape[-1] > 3:
         metrics.append(keras.metrics.TopKCategoricalAccuracy(k=3, name="top3"))
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy", metrics=metrics)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="categorical_crossentropy",
+        metrics=metrics,
+    )
     return model
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Adds ``seconds`` (wall time of the epoch) to the logs, so the history CSV records it."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["seconds"] = round(time.perf_counter() - self._started, 2)
 
 
 @dataclass(frozen=True)
@@ -81,8 +98,11 @@ def fit_model(
         run.history.unlink(missing_ok=True)
         files.best_weights.unlink(missing_ok=True)
     callbacks = [
+        EpochTimer(),  # first, so the loggers below see its "seconds"
         keras.callbacks.BackupAndRestore(str(files.backup)),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=patience, restore_best_weights=True
+        ),
         keras.callbacks.ModelCheckpoint(
             str(files.best_weights), monitor="val_loss", save_best_only=True, save_weights_only=True
         ),
@@ -90,13 +110,49 @@ def fit_model(
         *(extra_callbacks or []),
     ]
     x, y = train if isinstance(train, tuple) else (train, None)
-    model.fit(x, y, validation_data=validation, epochs=epochs, class_weight=class_weight,
-              callbacks=callbacks, verbose=verbose)
+    model.fit(
+        x,
+        y,
+        validation_data=validation,
+        epochs=epochs,
+        class_weight=class_weight,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
     if files.best_weights.exists():
         model.load_weights(str(files.best_weights))
     model.save(run.model)
     shutil.rmtree(files.backup, ignore_errors=True)
     return read_history(run)
+
+
+def record_training(
+    run: RunFiles,
+    model_name: str,
+    model: keras.Model,
+    history: pd.DataFrame,
+    test_scores: dict[str, float],
+    **extra,
+) -> dict:
+    """Write ``training.json``: what was trained, for how long, and how it scored on the test split."""
+    best = history.loc[history["val_loss"].idxmin()]
+    record = {
+        "model": model_name,
+        "params": int(model.count_params()),
+        "input_shape": list(model.input_shape[1:]),
+        "classes": int(model.output_shape[-1]),
+        "chance_accuracy": round(1 / model.output_shape[-1], 4),
+        "epochs_run": len(history),
+        "best_epoch": int(best["epoch"]),
+        "best_val_accuracy": round(float(best.get("val_accuracy", float("nan"))), 4),
+        "train_seconds": round(float(history["seconds"].sum()), 1)
+        if "seconds" in history
+        else None,
+        "test": {k: round(float(v), 4) for k, v in test_scores.items()},
+        **extra,
+    }
+    write_json(run.training, record)
+    return record
 
 
 def read_history(run: RunFiles) -> pd.DataFrame:

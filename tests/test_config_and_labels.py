@@ -93,3 +93,15 @@ def test_counts_in_class_order(deepfashion_tree):
     counts = label_deepfashion(deepfashion_tree).counts()
     assert counts.index.tolist() == ["Blouse", "Button-Down", "Cardigan", "Sweater", "Tank"]
     assert counts.columns.tolist() == ["train", "val", "test", "total"]
+
+
+def test_notebook_config_reads_the_parameters_cell_names():
+    from helpers.config import PARAMETERS, notebook_config
+
+    namespace = dict.fromkeys(PARAMETERS)
+    namespace.update(profile="quick", epochs=4, other="ignored")
+    cfg = notebook_config(namespace)
+    assert cfg.epochs == 4 and cfg.profile == "quick"
+    del namespace["loader"]
+    with pytest.raises(NameError, match="loader"):
+        notebook_config(namespace)

@@ -18,17 +18,32 @@ def photo_tree(tmp_path_factory) -> LabelSet:
     root = tmp_path_factory.mktemp("photos")
     rng = np.random.default_rng(0)
     rows = []
-    sizes = [(60, 40), (300, 200), (112, 112), (20, 30), (256, 256), (500, 333), (90, 120), (33, 47)]
+    sizes = [
+        (60, 40),
+        (300, 200),
+        (112, 112),
+        (20, 30),
+        (256, 256),
+        (500, 333),
+        (90, 120),
+        (33, 47),
+    ]
     for i, (w, h) in enumerate(sizes):
         yy, xx = np.mgrid[0:h, 0:w]
-        pixels = np.stack([xx * 255 // w, yy * 255 // h, (xx + yy) % 256], -1) + rng.integers(0, 30, (h, w, 3))
+        pixels = np.stack([xx * 255 // w, yy * 255 // h, (xx + yy) % 256], -1) + rng.integers(
+            0, 30, (h, w, 3)
+        )
         label = ["Tee", "Dress"][i % 2]
         path = root / f"img/Item{i}_{label}/img_00000001.jpg"
         path.parent.mkdir(parents=True)
-        Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).convert("L" if i == 2 else "RGB").save(path, quality=90)
+        Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).convert(
+            "L" if i == 2 else "RGB"
+        ).save(path, quality=90)
         rows.append((path.relative_to(root).as_posix(), label, ["train", "test"][i % 4 == 3]))
     rows += [(r[0], r[1], "test") for r in rows if r[2] == "train"]  # test split holds every file
-    table = pd.DataFrame(rows, columns=["path", "label", "split"]).drop_duplicates("path", keep="last")
+    table = pd.DataFrame(rows, columns=["path", "label", "split"]).drop_duplicates(
+        "path", keep="last"
+    )
     return LabelSet(table, ["Dress", "Tee"], root=root, dataset="deepfashion")
 
 
@@ -36,7 +51,9 @@ def photo_tree(tmp_path_factory) -> LabelSet:
 def test_tf_data_equals_image_data_generator(photo_tree, size):
     flow = dataframe_flow(photo_tree, "test", size, batch_size=4)
     from_generator = np.concatenate([flow[i][0] for i in range(len(flow))])
-    from_tf = np.concatenate([x.numpy() for x, _ in tf_dataset(photo_tree, "test", size, batch_size=4, cache=False)])
+    from_tf = np.concatenate(
+        [x.numpy() for x, _ in tf_dataset(photo_tree, "test", size, batch_size=4, cache=False)]
+    )
     assert from_generator.shape == from_tf.shape == (len(photo_tree.split("test")), size, size, 3)
     # PIL rounds the resized image to uint8, tf.data keeps floats: at most one grey level apart.
     assert np.abs(from_generator - from_tf).max() <= 1 / 255 + 1e-6
@@ -47,9 +64,13 @@ def test_evaluation_iterators_keep_table_order(photo_tree):
     test = photo_tree.split("test")
     expected = test["label"].map({"Dress": 0, "Tee": 1}).tolist()
     flow = dataframe_flow(photo_tree, "test", 16, batch_size=3)
-    assert [p.split("/img/")[1] for p in flow.filenames] == [p.split("img/", 1)[1] for p in test["path"]]
+    assert [p.split("/img/")[1] for p in flow.filenames] == [
+        p.split("img/", 1)[1] for p in test["path"]
+    ]
     assert np.concatenate([flow[i][1] for i in range(len(flow))]).argmax(1).tolist() == expected
-    from_tf = np.concatenate([y.numpy() for _, y in tf_dataset(photo_tree, "test", 16, batch_size=3)])
+    from_tf = np.concatenate(
+        [y.numpy() for _, y in tf_dataset(photo_tree, "test", 16, batch_size=3)]
+    )
     assert from_tf.argmax(1).tolist() == expected
 
 
@@ -61,15 +82,22 @@ def test_training_split_is_shuffled_by_default(photo_tree):
 def test_augmentation_changes_pixels_but_not_shapes(photo_tree):
     augment = Augment(horizontal_flip=True, shift=0.1, rotation=15, zoom=0.1, shear=0.1)
     plain = next(iter(tf_dataset(photo_tree, "test", 32, batch_size=8, cache=False)))[0].numpy()
-    moved = next(iter(tf_dataset(photo_tree, "test", 32, batch_size=8, augment=augment, cache=False)))[0].numpy()
+    moved = next(
+        iter(tf_dataset(photo_tree, "test", 32, batch_size=8, augment=augment, cache=False))
+    )[0].numpy()
     assert plain.shape == moved.shape and not np.allclose(plain, moved)
     flow = dataframe_flow(photo_tree, "test", 32, batch_size=8, augment=augment)
     assert flow[0][0].shape == plain.shape
 
 
 def test_class_weights_are_balanced_from_training_split():
-    table = pd.DataFrame({"path": list("abcdefgh"), "label": ["Tee"] * 6 + ["Dress"] * 2,
-                          "split": ["train"] * 6 + ["train", "test"]})
+    table = pd.DataFrame(
+        {
+            "path": list("abcdefgh"),
+            "label": ["Tee"] * 6 + ["Dress"] * 2,
+            "split": ["train"] * 6 + ["train", "test"],
+        }
+    )
     weights = class_weights(LabelSet(table, ["Dress", "Tee"]))
     # 7 training images, 2 classes: Dress 7 / (2 * 1) = 3.5, Tee 7 / (2 * 6).
     assert weights == pytest.approx({0: 3.5, 1: 7 / 12})
@@ -82,3 +110,11 @@ def test_fashion_mnist_arrays_follow_the_table(fashion_mnist_dir):
     batch = next(iter(tf_dataset(labels, "test", 28, batch_size=60)))
     assert batch[0].shape == (60, 28, 28, 1) and float(batch[0].numpy().max()) <= 1.0
     assert np.allclose(batch[0].numpy(), x / 255.0)
+
+
+def test_compare_pipelines_reports_agreement(photo_tree):
+    from helpers.loading import compare_pipelines
+
+    summary = compare_pipelines(photo_tree, "test", 32, batch_size=4)
+    assert summary["same labels in the same order"] is True
+    assert summary["max pixel difference (grey levels)"] <= 1.0

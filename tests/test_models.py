@@ -25,7 +25,9 @@ EXPECTED_PARAMS = [
 ]
 
 
-@pytest.mark.parametrize(("name", "shape", "classes", "params"), EXPECTED_PARAMS, ids=[e[0] for e in EXPECTED_PARAMS])
+@pytest.mark.parametrize(
+    ("name", "shape", "classes", "params"), EXPECTED_PARAMS, ids=[e[0] for e in EXPECTED_PARAMS]
+)
 def test_parameter_counts(name, shape, classes, params):
     options = {"weights": None} if name in {"efficientnet_b0", "vgg16", "densenet121"} else {}
     model = build_model(name, shape, classes, **options)

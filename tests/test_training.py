@@ -66,14 +66,30 @@ def test_interrupted_fit_resumes_where_it_stopped(tmp_path):
     x, y = tiny_data()
     run = RunFiles(tmp_path / "run")
     with pytest.raises(Interrupt):
-        fit_model(tiny_model(), (x, y), (x, y), run, epochs=5, patience=10, verbose=0,
-                  extra_callbacks=[InterruptAfter(1)])
+        fit_model(
+            tiny_model(),
+            (x, y),
+            (x, y),
+            run,
+            epochs=5,
+            patience=10,
+            verbose=0,
+            extra_callbacks=[InterruptAfter(1)],
+        )
     files = TrainingFiles(run)
     assert files.resuming()
     assert pd.read_csv(run.history)["epoch"].tolist() == [0, 1]
     recorder = EpochRecorder()
-    history = fit_model(tiny_model(), (x, y), (x, y), run, epochs=5, patience=10, verbose=0,
-                        extra_callbacks=[recorder])
+    history = fit_model(
+        tiny_model(),
+        (x, y),
+        (x, y),
+        run,
+        epochs=5,
+        patience=10,
+        verbose=0,
+        extra_callbacks=[recorder],
+    )
     assert recorder.epochs == [2, 3, 4]  # epochs 0 and 1 were not trained again
     assert history["epoch"].tolist() == [0, 1, 2, 3, 4]
     assert not files.resuming()
@@ -90,7 +106,15 @@ def test_class_weights_reach_fit(tmp_path, monkeypatch):
 
     monkeypatch.setattr(model, "fit", spy)
     x, y = tiny_data()
-    fit_model(model, (x, y), (x, y), RunFiles(tmp_path / "run"), epochs=1, class_weight={0: 3.0, 1: 0.5}, verbose=0)
+    fit_model(
+        model,
+        (x, y),
+        (x, y),
+        RunFiles(tmp_path / "run"),
+        epochs=1,
+        class_weight={0: 3.0, 1: 0.5},
+        verbose=0,
+    )
     assert seen["class_weight"] == {0: 3.0, 1: 0.5}
 
 
