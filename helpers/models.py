@@ -222,3 +222,25 @@ for _name in BACKBONES:
             _n, input_shape, num_classes, **kw
         )
     )
+
+
+# Each zoo model's natural input and class count: what its write-up trained it on.
+NATURAL_INPUTS: dict[str, tuple[tuple[int, int, int], int]] = {
+    "baseline": ((28, 28, 1), 10),
+    "classifier": ((28, 28, 1), 10),
+    "deeper": ((28, 28, 1), 10),
+    "fashion_cnn": ((28, 28, 1), 10),
+    "deepfashion_cnn": ((256, 256, 3), 46),
+    "baseline_bn": ((224, 224, 3), 17),
+    "efficientnet_b0": ((224, 224, 3), 46),
+    "vgg16": ((224, 224, 3), 46),
+    "densenet121": ((224, 224, 3), 46),
+}
+
+
+def build_natural(name: str, **options) -> keras.Model:
+    """A zoo model at its natural input size and class count (backbones without downloading weights)."""
+    shape, classes = NATURAL_INPUTS[name]
+    if name in BACKBONES:
+        options.setdefault("weights", None)
+    return build_model(name, shape, classes, **options)

@@ -70,8 +70,24 @@ class RunFiles:
         return self.root / "loading_throughput.csv"
 
     @property
+    def receptive_field(self) -> Path:
+        """Per-layer receptive field of the run's model (04)."""
+        return self.root / "receptive_field.csv"
+
+    @property
     def layers(self) -> Path:
+        """Per-layer costs and fields of the run's model (05)."""
         return self.root / "layers.csv"
+
+    @property
+    def costs(self) -> Path:
+        """Totals of the run's model: params, MACs, FLOPs, other ops, file size (05)."""
+        return self.root / "costs.json"
+
+    @property
+    def zoo_costs(self) -> Path:
+        """Every zoo model at its natural input size (05)."""
+        return self.root / "zoo_costs.csv"
 
     @property
     def metrics(self) -> Path:

@@ -155,3 +155,67 @@ def batch_grid(rows: dict[str, np.ndarray], path: Path | None = None) -> plt.Fig
         axes[r][0].set_title(name, loc="left", fontsize=9)
     fig.tight_layout()
     return save(fig, path)
+
+
+def receptive_field_growth(
+    table: pd.DataFrame, input_size: int, path: Path | None = None
+) -> plt.Figure:
+    """Receptive field (and jump) layer by layer, against the input size."""
+    defined = table.dropna(subset=["rf_h"]).reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(max(6, 0.22 * len(defined) + 3), 3.8))
+    ax.plot(
+        defined.index, defined["rf_h"].astype(float), marker="o", label="receptive field (pixels)"
+    )
+    ax.plot(
+        defined.index, defined["jump_h"].astype(float), marker=".", label="jump (effective stride)"
+    )
+    ax.axhline(input_size, color="grey", linestyle="--", label=f"input size {input_size}")
+    ax.set_yscale("log")
+    if len(defined) <= 30:
+        ax.set_xticks(defined.index, defined["layer"], rotation=60, ha="right", fontsize=8)
+    ax.set(xlabel="layer", ylabel="pixels", title="How the receptive field grows")
+    ax.legend()
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def field_on_image(
+    image: np.ndarray, boxes: dict[str, tuple[float, float, float, float]], path: Path | None = None
+) -> plt.Figure:
+    """Boxes ``(top, left, bottom, right)`` of input pixels seen by single units, drawn on an image."""
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.imshow(image.squeeze(), cmap="gray" if image.shape[-1] == 1 else None)
+    for (label, (top, left, bottom, right)), color in zip(
+        boxes.items(), sns.color_palette("bright"), strict=False
+    ):
+        ax.add_patch(
+            plt.Rectangle(
+                (left - 0.5, top - 0.5),
+                right - left + 1,
+                bottom - top + 1,
+                fill=False,
+                linewidth=2,
+                edgecolor=color,
+                label=label,
+            )
+        )
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    ax.axis("off")
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def flops_bars(table: pd.DataFrame, top: int = 15, path: Path | None = None) -> plt.Figure:
+    """The most expensive layers by FLOPs, with each one's share of the total."""
+    ranked = table[table["flops"] > 0].sort_values("flops", ascending=False).head(top)
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(ranked) + 1.2))
+    sns.barplot(x=ranked["flops"] / 1e6, y=ranked["layer"], hue=ranked["type"], dodge=False, ax=ax)
+    for y, (flops, share) in enumerate(zip(ranked["flops"] / 1e6, ranked["share"], strict=True)):
+        ax.text(flops, y, f" {share:.1%}", va="center", fontsize=8)
+    ax.set(
+        xlabel="MFLOPs per image (2 x MACs)",
+        ylabel="",
+        title=f"Most expensive layers (top {len(ranked)})",
+    )
+    fig.tight_layout()
+    return save(fig, path)

@@ -162,6 +162,28 @@ def read_history(run: RunFiles) -> pd.DataFrame:
     return pd.read_csv(run.history)
 
 
+def model_for_run(run: RunFiles, name: str, input_shape, num_classes: int) -> keras.Model:
+    """The run's trained model when 03_training saved one, else the untrained zoo model ``name``.
+
+    Receptive fields and FLOPs do not depend on the weights, so 04 and 05 can
+    run before (or without) training.
+    """
+    if run.model.exists():
+        print(f"Using the trained model {run.model}")
+        return load_run_model(run)
+    from helpers.models import build_model
+
+    print(
+        f"No trained model in {run.root}: using an untrained {name} (fields and costs do not depend on weights)"
+    )
+    return build_model(
+        name,
+        input_shape,
+        num_classes,
+        **({"weights": None} if "net" in name or name == "vgg16" else {}),
+    )
+
+
 def load_run_model(run: RunFiles) -> keras.Model:
     """The run's trained model (``model.keras``), naming the file if it is missing."""
     import helpers.models  # noqa: F401  (registers the custom preprocessing layer)

@@ -17,6 +17,14 @@ from fixtures import (
 )
 
 
+@pytest.fixture(autouse=True)
+def fresh_keras_names():
+    """Layer names restart for every test (``conv2d``, not ``conv2d_53``) when Keras is in use."""
+    if "keras" in sys.modules:
+        sys.modules["keras"].backend.clear_session()
+    yield
+
+
 @pytest.fixture
 def deepfashion_tree(tmp_path: Path) -> Path:
     return make_deepfashion_tree(tmp_path / "deepfashion")

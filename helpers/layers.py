@@ -1,0 +1,123 @@
+"""Per-layer table of a model: receptive field and cost columns together, with totals.
+
+python -m helpers.layers MODEL.keras [--csv OUT.csv]
+python -m helpers.layers --zoo deepfashion_cnn --input-shape 256,256,3 --classes 46 [--csv OUT.csv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras
+import pandas as pd
+
+from helpers.flops import CONVENTION, layer_costs, totals
+from helpers.receptive_field import receptive_field_table
+
+COLUMNS = [
+    "layer",
+    "type",
+    "input_shape",
+    "output_shape",
+    "kernel",
+    "strides",
+    "filters",
+    "params",
+    "macs",
+    "flops",
+    "other_ops",
+    "share",
+    "rf",
+    "rf_h",
+    "rf_w",
+    "jump_h",
+    "jump_w",
+    "start_h",
+    "start_w",
+    "note",
+]
+
+
+def layer_table(model: keras.Model) -> pd.DataFrame:
+    """Cost columns (helpers.flops) and receptive-field columns (helpers.receptive_field), one row per layer."""
+    costs = layer_costs(model)
+    fields = receptive_field_table(model).drop(columns=["type", "output_shape"])
+    table = costs.merge(fields, on="layer", how="left", suffixes=("", "_rf"))
+    table["note"] = (table["note"].fillna("") + " " + table.pop("note_rf").fillna("")).str.strip()
+    return table[COLUMNS]
+
+
+def format_totals(model: keras.Model) -> str:
+    """Totals in one line, with the counting convention."""
+    t = totals(model)
+    return (
+        f"Total: {t['params']:,} params, {t['macs']:,} MACs, {t['flops']:,} FLOPs "
+        f"({t['flops'] / 1e6:,.2f} MFLOPs), {t['other_ops']:,} other ops per image.\n{CONVENTION}"
+    )
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected H,W,C such as 256,256,3, got {text!r}"
+        ) from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers.layers", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("model", nargs="?", type=Path, help="a saved .keras model")
+    parser.add_argument("--zoo", help="a zoo model name instead of a file")
+    parser.add_argument(
+        "--input-shape", type=parse_shape, help="H,W,C for --zoo (default: its natural input)"
+    )
+    parser.add_argument(
+        "--classes", type=int, help="classes for --zoo (default: its natural count)"
+    )
+    parser.add_argument("--csv", type=Path, help="also write the table as CSV")
+    args = parser.parse_args(argv)
+
+    import helpers.models as zoo
+
+    if args.zoo:
+        if args.zoo not in zoo.MODELS:
+            parser.error(f"unknown zoo model {args.zoo!r}; choose from {sorted(zoo.MODELS)}")
+        shape, classes = zoo.NATURAL_INPUTS.get(args.zoo, ((224, 224, 3), 10))
+        options = {"weights": None} if args.zoo in zoo.BACKBONES else {}
+        model = zoo.build_model(
+            args.zoo, args.input_shape or shape, args.classes or classes, **options
+        )
+    elif args.model:
+        if not args.model.is_file():
+            print(f"error: {args.model}: no such file", file=sys.stderr)
+            return 2
+        try:
+            model = keras.models.load_model(args.model)
+        except Exception as err:  # Keras raises several types for a bad file
+            print(f"error: {args.model}: cannot load a Keras model ({err})", file=sys.stderr)
+            return 2
+    else:
+        parser.error("give MODEL.keras or --zoo NAME")
+    table = layer_table(model)
+    with pd.option_context(
+        "display.max_rows", None, "display.width", 250, "display.max_columns", None
+    ):
+        print(table.drop(columns=["rf_h", "rf_w", "start_h", "start_w"]).to_string(index=False))
+    print(format_totals(model))
+    if args.csv:
+        args.csv.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.csv, index=False)
+        print(f"Wrote {args.csv}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
