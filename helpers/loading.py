@@ -318,29 +318,33 @@ def loader_throughput(
     return table
 
 
+def load_inputs(labels: LabelSet, rows: pd.DataFrame, image_size: int) -> np.ndarray:
+    """Model inputs (``N x H x W x C`` in [0, 1]) for some rows of the labels table, in their order."""
+    subset = LabelSet(
+        rows[["path", "label", "split"]].assign(split="test"),
+        labels.classes,
+        root=labels.root,
+        dataset=labels.dataset,
+    )
+    batches = tf_dataset(subset, "test", image_size, batch_size=max(1, len(rows)), cache=False)
+    return next(iter(batches))[0].numpy()
+
+
 def augmentation_preview(
     labels: LabelSet, augment: Augment, image_size: int = 128, count: int = 6, seed: int = 0
 ) -> dict[str, np.ndarray]:
     """The same training images: as loaded, augmented by ImageDataGenerator, and by Keras layers."""
     picked = labels.split("train").sample(min(count, len(labels.split("train"))), random_state=seed)
-    subset = LabelSet(
-        picked.assign(split="test"), labels.classes, root=labels.root, dataset=labels.dataset
+    original = load_inputs(labels, picked, image_size)
+    generator = image_data_generator(augment).flow(
+        original * 255.0, batch_size=len(original), shuffle=False, seed=seed
     )
-    original = next(iter(tf_dataset(subset, "test", image_size, batch_size=count, cache=False)))[
-        0
-    ].numpy()
-    if labels.dataset == "fashion_mnist":
-        x, y = fashion_mnist_arrays(subset, "test")
-        generator = array_flow(x, y, len(labels.classes), count, augment=augment, seed=seed)
-    else:
-        generator = dataframe_flow(
-            subset, "test", image_size, count, shuffle=False, augment=augment, seed=seed
-        )
-    layers = augmentation_layers(augment, seed)
     return {
         "original": original,
-        "ImageDataGenerator": generator[0][0],
-        "Keras layers (tf.data)": layers(original, training=True).numpy(),
+        "ImageDataGenerator": generator[0],
+        "Keras layers (tf.data)": augmentation_layers(augment, seed)(
+            original, training=True
+        ).numpy(),
     }
 
 

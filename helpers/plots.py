@@ -219,3 +219,77 @@ def flops_bars(table: pd.DataFrame, top: int = 15, path: Path | None = None) -> 
     )
     fig.tight_layout()
     return save(fig, path)
+
+
+def confusion_heatmap(
+    matrix, classes: list[str], normalised: bool = False, path: Path | None = None
+) -> plt.Figure:
+    """Confusion matrix (rows: true, columns: predicted); cell numbers only while they stay readable."""
+    matrix = np.asarray(matrix)
+    n = len(classes)
+    side = max(4.5, 0.32 * n + 2.5)
+    fig, ax = plt.subplots(figsize=(side + 1, side))
+    sns.heatmap(
+        matrix,
+        ax=ax,
+        cmap="Blues",
+        square=True,
+        xticklabels=classes,
+        yticklabels=classes,
+        annot=n <= 15,
+        fmt=".2f" if normalised else "d",
+        vmin=0,
+        vmax=1 if normalised else None,
+        cbar_kws={"shrink": 0.7},
+        annot_kws={"fontsize": 8},
+    )
+    ax.set(
+        xlabel="predicted",
+        ylabel="true",
+        title="Confusion matrix, row-normalised" if normalised else "Confusion matrix, counts",
+    )
+    ax.tick_params(labelsize=7 if n > 20 else 9)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def per_class_accuracy(metrics: dict, path: Path | None = None) -> plt.Figure:
+    """Recall (per-class accuracy) of every class, with the overall accuracy as a line."""
+    frame = pd.DataFrame(metrics["per_class"]).T.reset_index(names="class")
+    frame = frame.sort_values("recall")
+    fig, ax = plt.subplots(figsize=(7, max(3, 0.28 * len(frame) + 1.2)))
+    sns.barplot(data=frame, y="class", x="recall", color=sns.color_palette()[0], ax=ax)
+    ax.axvline(
+        metrics["accuracy"],
+        color="black",
+        linestyle="--",
+        label=f"overall {metrics['accuracy']:.1%}",
+    )
+    ax.set(
+        xlim=(0, 1), xlabel="accuracy on the class (recall)", ylabel="", title="Per-class accuracy"
+    )
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def image_gallery(
+    images: list[np.ndarray],
+    titles: list[str],
+    columns: int = 6,
+    overlays: list[np.ndarray] | None = None,
+    path: Path | None = None,
+) -> plt.Figure:
+    """Images with titles, optionally with a heat map (e.g. Grad-CAM) over each."""
+    rows = max(1, -(-len(images) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(2.3 * columns, 2.6 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, (image, title) in enumerate(zip(images, titles, strict=True)):
+        ax = axes.flat[i]
+        ax.imshow(np.clip(image.squeeze(), 0, 1), cmap="gray" if image.shape[-1] == 1 else None)
+        if overlays is not None:
+            ax.imshow(overlays[i], cmap="jet", alpha=0.4)
+        ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    return save(fig, path)

@@ -105,6 +105,9 @@ def run_series(
                 f"(`{first_line[0]}`): {err.ename}: {err.evalue}\n  executed copy: {output}"
             ) from None
         log(f"done in {time.perf_counter() - started:.1f} s")
+    from helpers.summary import write_summary
+
+    write_summary(run)
     return run
 
 

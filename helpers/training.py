@@ -162,6 +162,34 @@ def read_history(run: RunFiles) -> pd.DataFrame:
     return pd.read_csv(run.history)
 
 
+def train_run_model(cfg, labels, verbose: int | str = 2) -> tuple[keras.Model, pd.DataFrame, dict]:
+    """What 03_training does: build the zoo model, fit it, score the test split, save everything."""
+    from helpers.loading import split_loaders
+    from helpers.models import build_model
+
+    set_seeds(cfg.seed)
+    model = compile_model(build_model(cfg.model, cfg.input_shape, len(labels.classes)))
+    data = split_loaders(labels, cfg.image_size, cfg.batch_size, cfg.loader, seed=cfg.seed)
+    history = fit_model(
+        model, data["train"], data["val"], cfg.run, epochs=cfg.epochs, verbose=verbose
+    )
+    scores = model.evaluate(data["test"], return_dict=True, verbose=0)
+    record = record_training(
+        cfg.run, cfg.model, model, history, scores, loader=cfg.loader, image_size=cfg.image_size
+    )
+    return model, history, record
+
+
+def trained_model(cfg, labels) -> keras.Model:
+    """The run's trained model; trains it first (as 03_training would) when the run folder has none."""
+    if not cfg.run.model.exists():
+        print(
+            f"No trained model in {cfg.run.root}: training {cfg.model} for {cfg.epochs} epochs first"
+        )
+        train_run_model(cfg, labels)
+    return load_run_model(cfg.run)
+
+
 def model_for_run(run: RunFiles, name: str, input_shape, num_classes: int) -> keras.Model:
     """The run's trained model when 03_training saved one, else the untrained zoo model ``name``.
 

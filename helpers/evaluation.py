@@ -1,0 +1,181 @@
+"""Evaluation on the test split: predictions in table order, top-k, per-class report, confusion, Grad-CAM.
+
+Predictions come from a non-shuffling iterator over the split, so row ``i`` of
+every output is row ``i`` of the labels table's split (one seed write-up built
+its confusion matrix from two differently shuffled generators).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import classification_report, confusion_matrix
+
+from helpers.data import LabelSet
+from helpers.paths import RunFiles, write_json
+
+TOP_K = 5
+
+
+def predict_split(
+    model, labels: LabelSet, split: str = "test", image_size: int = 256, batch_size: int = 32
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Class probabilities for every row of ``split`` and a predictions table in the same order.
+
+    The table has ``path, true, predicted, confidence`` and ``top1..top5`` with
+    ``top1_p..top5_p``.
+    """
+    from helpers.loading import tf_dataset
+
+    batches = tf_dataset(labels, split, image_size, batch_size, shuffle=False, cache=False)
+    probabilities = model.predict(batches, verbose=0)
+    frame = labels.split(split)
+    if len(probabilities) != len(frame):
+        raise RuntimeError(f"{len(probabilities)} predictions for {len(frame)} rows of {split}")
+    return predictions_table(frame, probabilities, labels.classes), probabilities
+
+
+def predictions_table(
+    frame: pd.DataFrame, probabilities: np.ndarray, classes: list[str]
+) -> pd.DataFrame:
+    """``path, true, predicted, confidence, top1..topK, top1_p..topK_p`` from probabilities."""
+    k = min(TOP_K, len(classes))
+    order = np.argsort(-probabilities, axis=1)[:, :k]
+    table = pd.DataFrame(
+        {
+            "path": frame["path"].to_numpy(),
+            "true": frame["label"].to_numpy(),
+            "predicted": [classes[i] for i in order[:, 0]],
+            "confidence": probabilities[np.arange(len(order)), order[:, 0]].round(4),
+        }
+    )
+    for rank in range(k):
+        table[f"top{rank + 1}"] = [classes[i] for i in order[:, rank]]
+        table[f"top{rank + 1}_p"] = probabilities[np.arange(len(order)), order[:, rank]].round(4)
+    return table
+
+
+def top_k_accuracy(true_index: np.ndarray, probabilities: np.ndarray, k: int) -> float:
+    """Share of rows whose true class is among the ``k`` most probable."""
+    k = min(k, probabilities.shape[1])
+    top = np.argsort(-probabilities, axis=1)[:, :k]
+    return float(np.mean([t in row for t, row in zip(true_index, top, strict=True)]))
+
+
+def evaluate(predictions: pd.DataFrame, probabilities: np.ndarray, classes: list[str]) -> dict:
+    """Accuracy, top-3, top-5, per-class precision/recall/F1/support, confusion matrices, confused pairs."""
+    index = {c: i for i, c in enumerate(classes)}
+    true = predictions["true"].map(index).to_numpy()
+    predicted = predictions["predicted"].map(index).to_numpy()
+    labels = list(range(len(classes)))
+    counts = confusion_matrix(true, predicted, labels=labels)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        normalised = np.nan_to_num(counts / counts.sum(axis=1, keepdims=True))
+    report = classification_report(
+        true, predicted, labels=labels, target_names=classes, output_dict=True, zero_division=0
+    )
+    return {
+        "images": len(predictions),
+        "accuracy": float(np.mean(true == predicted)),
+        "top3_accuracy": top_k_accuracy(true, probabilities, 3),
+        "top5_accuracy": top_k_accuracy(true, probabilities, 5),
+        "per_class": {c: report[c] for c in classes},
+        "macro_avg": report["macro avg"],
+        "weighted_avg": report["weighted avg"],
+        "classes": classes,
+        "confusion": counts.tolist(),
+        "confusion_normalised": normalised.round(4).tolist(),
+        "most_confused": most_confused(counts, classes),
+    }
+
+
+def most_confused(counts: np.ndarray, classes: list[str], top: int = 10) -> list[dict]:
+    """The largest off-diagonal cells: (true, predicted, images, share of the true class)."""
+    pairs = []
+    totals = counts.sum(axis=1)
+    for t, p in zip(*np.nonzero(counts), strict=True):
+        if t != p:
+            pairs.append(
+                {
+                    "true": classes[t],
+                    "predicted": classes[p],
+                    "images": int(counts[t, p]),
+                    "share_of_true": round(float(counts[t, p] / totals[t]), 4),
+                }
+            )
+    return sorted(pairs, key=lambda row: (-row["images"], row["true"], row["predicted"]))[:top]
+
+
+def report_table(metrics: dict) -> pd.DataFrame:
+    """Per-class precision, recall, F1 and support, then macro and weighted averages."""
+    rows = {
+        **metrics["per_class"],
+        "macro avg": metrics["macro_avg"],
+        "weighted avg": metrics["weighted_avg"],
+    }
+    table = pd.DataFrame(rows).T[["precision", "recall", "f1-score", "support"]]
+    return table.astype({"support": int}).round(3)
+
+
+def save_evaluation(run: RunFiles, predictions: pd.DataFrame, metrics: dict) -> None:
+    """``predictions.csv`` and ``metrics.json`` in the run folder."""
+    run.ensure()
+    predictions.to_csv(run.predictions, index=False)
+    write_json(run.metrics, metrics)
+
+
+def confident_mistakes(predictions: pd.DataFrame, count: int = 12) -> pd.DataFrame:
+    """Wrong predictions, most confident first."""
+    wrong = predictions[predictions["true"] != predictions["predicted"]]
+    return wrong.sort_values("confidence", ascending=False).head(count).reset_index(drop=True)
+
+
+def grad_cam(
+    model, image: np.ndarray, class_index: int | None = None, layer_name: str | None = None
+) -> np.ndarray:
+    """Grad-CAM heat map (``H x W`` in [0, 1], input size) of one image for one class.
+
+    The gradients of the class score with respect to the last convolution's
+    feature maps, averaged per channel, weight those maps; ReLU; resize.
+    """
+    import keras
+    import tensorflow as tf
+
+    if layer_name is None:
+        convs = [
+            layer.name
+            for layer in model.layers
+            if len(layer.output.shape) == 4 and "conv" in type(layer).__name__.lower()
+        ]
+        if not convs:
+            raise ValueError(f"{model.name}: no convolution layer for Grad-CAM")
+        layer_name = convs[-1]
+    probe = keras.Model(model.inputs, [model.get_layer(layer_name).output, model.output])
+    batch = tf.convert_to_tensor(image[None].astype("float32"))
+    with tf.GradientTape() as tape:
+        features, scores = probe(batch, training=False)
+        if class_index is None:
+            class_index = int(tf.argmax(scores[0]))
+        score = scores[:, class_index]
+    gradients = tape.gradient(score, features)
+    weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
+    cam = tf.nn.relu(tf.reduce_sum(weights * features, axis=-1))[0]
+    cam = cam / (tf.reduce_max(cam) + 1e-8)
+    return tf.image.resize(cam[..., None], image.shape[:2]).numpy()[..., 0]
+
+
+def run_evaluation(
+    cfg, labels: LabelSet, model, rebuild: bool = False
+) -> tuple[pd.DataFrame, dict]:
+    """The run's predictions and metrics: read what 06_evaluation saved, or compute and save them."""
+    from helpers.paths import read_json
+
+    run = cfg.run
+    if not rebuild and run.predictions.exists() and run.metrics.exists():
+        return pd.read_csv(run.predictions, keep_default_na=False), read_json(run.metrics)
+    predictions, probabilities = predict_split(
+        model, labels, "test", cfg.image_size, cfg.batch_size
+    )
+    metrics = evaluate(predictions, probabilities, labels.classes)
+    save_evaluation(run, predictions, metrics)
+    return predictions, metrics

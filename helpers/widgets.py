@@ -1,0 +1,192 @@
+"""An ipywidgets explorer of a run's test predictions, testable without a browser.
+
+Pick a true class (and optionally a predicted one: a confusion-matrix cell,
+or one of the most confused cells from a list) and browse those test images
+with their top-5 predictions; upload an image to classify it with the run's
+model. Everything the widgets show is computed by plain methods, so tests
+drive the widgets' values and read what they show.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import ipywidgets as widgets
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from helpers.data import LabelSet
+
+ALL = "(all)"
+ANY = "(any)"
+
+
+def make_image_loader(labels: LabelSet) -> Callable[[str], np.ndarray]:
+    """``path -> uint8 RGB (or gray) array`` for a labels table: files, or Fashion-MNIST's idx arrays."""
+    if labels.dataset == "fashion_mnist":
+        from helpers.data.fashion_mnist import FILES, load_fashion_mnist
+
+        data = load_fashion_mnist(labels.root, download=False)
+
+        def from_arrays(path: str) -> np.ndarray:
+            source, index = path.rsplit("#", 1)
+            images = data.x_train if source == FILES["train"][0] else data.x_test
+            return images[int(index)]
+
+        return from_arrays
+
+    def from_file(path: str) -> np.ndarray:
+        with Image.open(Path(labels.root) / path) as image:
+            return np.asarray(image.convert("RGB"))
+
+    return from_file
+
+
+def png_bytes(pixels: np.ndarray, side: int = 224) -> bytes:
+    """An array as PNG bytes, scaled to ``side`` pixels for display."""
+    image = Image.fromarray(pixels.squeeze().astype(np.uint8))
+    image = image.resize((side, side), Image.NEAREST if min(image.size) < 64 else Image.BILINEAR)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def top5_html(row: pd.Series) -> str:
+    """A prediction row's top-5 as an HTML list, the true class marked."""
+    items = []
+    for rank in range(1, 6):
+        if f"top{rank}" not in row:
+            break
+        label, p = row[f"top{rank}"], row[f"top{rank}_p"]
+        mark = " ✓" if label == row["true"] else ""
+        items.append(f"<li>{html.escape(label)} {p:.1%}{mark}</li>")
+    verdict = "correct" if row["true"] == row["predicted"] else "wrong"
+    return (
+        f"<b>{html.escape(row['path'])}</b><br>true: <b>{html.escape(row['true'])}</b>, "
+        f"predicted: <b>{html.escape(row['predicted'])}</b> ({verdict})<ol>{''.join(items)}</ol>"
+    )
+
+
+class Explorer:
+    """Browse test predictions by class or confusion cell; classify uploaded images."""
+
+    def __init__(
+        self,
+        predictions: pd.DataFrame,
+        classes: list[str],
+        load_image: Callable[[str], np.ndarray],
+        model=None,
+        most_confused: list[dict] | None = None,
+    ):
+        self.predictions = predictions.reset_index(drop=True)
+        self.classes = list(classes)
+        self.load_image = load_image
+        self.model = model
+        self.true_class = widgets.Dropdown(options=[ALL, *self.classes], description="true")
+        self.predicted_class = widgets.Dropdown(
+            options=[ANY, *self.classes], description="predicted"
+        )
+        cells = [
+            (f"{c['true']} → {c['predicted']} ({c['images']})", (c["true"], c["predicted"]))
+            for c in (most_confused or [])
+        ]
+        self.cell = widgets.Dropdown(
+            options=[("most confused cells…", None), *cells], description="cell"
+        )
+        self.index = widgets.IntSlider(min=0, max=0, description="image", continuous_update=False)
+        self.count = widgets.HTML()
+        self.image = widgets.Image(format="png", width=224, height=224)
+        self.caption = widgets.HTML()
+        self.upload = widgets.FileUpload(
+            accept="image/*", multiple=False, description="classify an image"
+        )
+        self.upload_image = widgets.Image(format="png", width=160, height=160)
+        self.upload_result = widgets.HTML(
+            "" if model is not None else "<i>no model loaded: upload disabled</i>"
+        )
+        self.upload.disabled = model is None
+        self.true_class.observe(self._on_filter, "value")
+        self.predicted_class.observe(self._on_filter, "value")
+        self.cell.observe(self._on_cell, "value")
+        self.index.observe(lambda _: self.show(), "value")
+        self.upload.observe(self._on_upload, "value")
+        self._on_filter()
+
+    @property
+    def selection(self) -> pd.DataFrame:
+        """Prediction rows matching the chosen true and predicted classes."""
+        rows = self.predictions
+        if self.true_class.value != ALL:
+            rows = rows[rows["true"] == self.true_class.value]
+        if self.predicted_class.value != ANY:
+            rows = rows[rows["predicted"] == self.predicted_class.value]
+        return rows.reset_index(drop=True)
+
+    def _on_filter(self, _=None) -> None:
+        size = len(self.selection)
+        self.index.max = max(size - 1, 0)
+        self.index.value = 0
+        self.count.value = f"{size} test images"
+        self.show()
+
+    def _on_cell(self, change) -> None:
+        if change["new"] is not None:
+            true, predicted = change["new"]
+            self.predicted_class.value = predicted
+            self.true_class.value = true
+
+    def show(self) -> None:
+        """Display the selected image and its top-5."""
+        rows = self.selection
+        if rows.empty:
+            self.image.value = b""
+            self.caption.value = "<i>no test image in this cell</i>"
+            return
+        row = rows.iloc[min(self.index.value, len(rows) - 1)]
+        self.image.value = png_bytes(self.load_image(row["path"]))
+        self.caption.value = top5_html(row)
+
+    def classify_bytes(self, content: bytes, k: int = 5) -> list[tuple[str, float]]:
+        """Top-k of an uploaded image's bytes, preprocessed as in training."""
+        from helpers.predict import classify
+
+        ((_, ranked, error),) = classify(self.model, [io.BytesIO(content)], self.classes, k)
+        if error:
+            raise ValueError(error)
+        return ranked
+
+    def _on_upload(self, change) -> None:
+        for item in change["new"]:
+            content = bytes(item["content"])
+            try:
+                ranked = self.classify_bytes(content)
+            except ValueError as err:
+                self.upload_result.value = (
+                    f"<b>{html.escape(item['name'])}</b>: {html.escape(str(err))}"
+                )
+                continue
+            with Image.open(io.BytesIO(content)) as image:
+                self.upload_image.value = png_bytes(np.asarray(image.convert("RGB")), 160)
+            listed = "".join(f"<li>{html.escape(label)} {p:.1%}</li>" for label, p in ranked)
+            self.upload_result.value = f"<b>{html.escape(item['name'])}</b><ol>{listed}</ol>"
+
+    @property
+    def widget(self) -> widgets.Widget:
+        """The whole explorer, ready to display."""
+        browse = widgets.VBox(
+            [
+                widgets.HBox([self.true_class, self.predicted_class, self.cell]),
+                widgets.HBox([self.index, self.count]),
+                widgets.HBox([self.image, self.caption]),
+            ]
+        )
+        classify = widgets.VBox(
+            [self.upload, widgets.HBox([self.upload_image, self.upload_result])]
+        )
+        return widgets.Tab(
+            children=[browse, classify], titles=("browse test predictions", "classify an upload")
+        )

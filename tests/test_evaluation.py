@@ -1,0 +1,149 @@
+"""Evaluation: predictions stay on their rows, metrics are right, Grad-CAM and the summary work."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from helpers.data.labelset import LabelSet
+from helpers.evaluation import (
+    confident_mistakes,
+    evaluate,
+    grad_cam,
+    predict_split,
+    predictions_table,
+    report_table,
+    save_evaluation,
+    top_k_accuracy,
+)
+from helpers.paths import RunFiles
+from helpers.summary import write_summary
+
+COLORS = {"Red": (255, 0, 0), "Green": (0, 255, 0), "Blue": (0, 0, 255)}
+
+
+@pytest.fixture(scope="module")
+def colour_set(tmp_path_factory) -> LabelSet:
+    """Test images whose class is their colour, in an interleaved order across product folders."""
+    root = tmp_path_factory.mktemp("colours")
+    rows = []
+    names = list(COLORS)
+    for i in range(30):
+        label = names[(i * 7) % 3]
+        path = root / f"img/P{i}_{label}/img_00000001.jpg"
+        path.parent.mkdir(parents=True)
+        Image.new("RGB", (20, 20), COLORS[label]).save(path, quality=95)
+        rows.append((path.relative_to(root).as_posix(), label, "test"))
+    return LabelSet(
+        pd.DataFrame(rows, columns=["path", "label", "split"]),
+        names,
+        root=root,
+        dataset="deepfashion",
+    )
+
+
+def colour_model() -> keras.Model:
+    """Reads the mean colour: output class = the brightest channel (no training needed)."""
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.GlobalAveragePooling2D()(inputs)
+    outputs = keras.layers.Dense(
+        3, activation="softmax", kernel_initializer=keras.initializers.Identity(10.0)
+    )(x)
+    return keras.Model(inputs, outputs)
+
+
+def test_each_prediction_row_belongs_to_the_file_on_that_row(colour_set):
+    predictions, probabilities = predict_split(
+        colour_model(), colour_set, "test", image_size=16, batch_size=4
+    )
+    assert predictions["path"].tolist() == colour_set.split("test")["path"].tolist()
+    # The model reads the colour of the image it was given: any shuffle would mislabel rows.
+    assert (predictions["predicted"] == predictions["true"]).all()
+    assert probabilities.shape == (30, 3)
+
+
+def test_metrics_on_known_predictions():
+    classes = ["A", "B", "C"]
+    frame = pd.DataFrame({"path": list("pqrstu"), "label": ["A", "A", "B", "B", "C", "C"]})
+    probabilities = np.array(
+        [
+            [0.8, 0.1, 0.1],
+            [0.2, 0.7, 0.1],
+            [0.1, 0.8, 0.1],
+            [0.5, 0.3, 0.2],
+            [0.1, 0.2, 0.7],
+            [0.3, 0.3, 0.4],
+        ]
+    )
+    predictions = predictions_table(frame, probabilities, classes)
+    assert predictions["predicted"].tolist() == ["A", "B", "B", "A", "C", "C"]
+    assert predictions.loc[1, "top2"] == "A" and predictions.loc[1, "top2_p"] == pytest.approx(0.2)
+    metrics = evaluate(predictions, probabilities, classes)
+    assert metrics["accuracy"] == pytest.approx(4 / 6)
+    assert metrics["top3_accuracy"] == 1.0 and metrics["top5_accuracy"] == 1.0
+    assert top_k_accuracy(np.array([0, 0, 1, 1, 2, 2]), probabilities, 2) == pytest.approx(1.0)
+    assert metrics["confusion"] == [[1, 1, 0], [1, 1, 0], [0, 0, 2]]
+    assert metrics["confusion_normalised"][0] == [0.5, 0.5, 0.0]
+    assert (
+        metrics["per_class"]["C"]["precision"] == 1.0 and metrics["per_class"]["A"]["recall"] == 0.5
+    )
+    assert metrics["most_confused"][0] == {
+        "true": "A",
+        "predicted": "B",
+        "images": 1,
+        "share_of_true": 0.5,
+    }
+    table = report_table(metrics)
+    assert table.index.tolist() == ["A", "B", "C", "macro avg", "weighted avg"]
+    assert confident_mistakes(predictions)["path"].tolist() == ["q", "s"]  # 0.7 then 0.5
+
+
+def test_grad_cam_is_a_normalised_map_of_the_image_size():
+    inputs = keras.Input((24, 24, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+    image = np.random.default_rng(0).random((24, 24, 3)).astype("float32")
+    cam = grad_cam(model, image, class_index=1)
+    assert cam.shape == (24, 24) and cam.min() >= 0 and cam.max() <= 1 + 1e-6
+
+
+def test_summary_table_reads_the_run(tmp_path):
+    run = RunFiles(tmp_path / "run").ensure()
+    from helpers.paths import write_json
+
+    write_json(
+        run.training,
+        {
+            "model": "deepfashion_cnn",
+            "input_shape": [256, 256, 3],
+            "params": 5392494,
+            "test": {"accuracy": 0.5},
+        },
+    )
+    write_json(
+        run.costs,
+        {
+            "model": "deepfashion_cnn",
+            "input_shape": [256, 256, 3],
+            "params": 5392494,
+            "macs": 614461824,
+            "flops": 1228923648,
+            "file_bytes": 21_600_000,
+        },
+    )
+    save_evaluation(
+        run,
+        pd.DataFrame({"path": ["a"]}),
+        {"accuracy": 0.8123, "top3_accuracy": 0.95, "top5_accuracy": 0.99},
+    )
+    (run.figures / "confusion_counts.png").write_bytes(b"png")
+    text = write_summary(run).read_text()
+    assert (
+        "| deepfashion_cnn | 256x256x3 | 81.23% | 95.00% | 99.00% | 5,392,494 | 614.46 | 1,228.92 | 21.60 |"
+        in text
+    )
+    assert "(figures/confusion_counts.png)" in text
