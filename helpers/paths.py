@@ -114,6 +114,15 @@ class RunFiles:
         """Path of a figure: ``figures/<name>.png``."""
         return self.figures / f"{name}.png"
 
+    @property
+    def optimization(self) -> Path:
+        """The optimisation comparison table (07)."""
+        return self.root / "optimization.csv"
+
+    def variant_model(self, kind: str) -> Path:
+        """An optimised Keras model: ``model_<kind>.keras`` (e.g. ``pruned``)."""
+        return self.root / f"model_{kind}.keras"
+
     def tflite(self, variant: str) -> Path:
         """Path of an optimised model: ``model_<variant>.tflite``."""
         return self.root / f"model_{variant}.tflite"

@@ -293,3 +293,28 @@ def image_gallery(
         ax.set_title(title, fontsize=8)
     fig.tight_layout()
     return save(fig, path)
+
+
+def accuracy_vs_latency(table: pd.DataFrame, path: Path | None = None) -> plt.Figure:
+    """Each variant's test accuracy against its median single-image latency (marker size: file size)."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    sizes = 40 + 260 * table["file_bytes"] / table["file_bytes"].max()
+    sns.scatterplot(
+        data=table, x="latency_p50_ms", y="accuracy", hue="variant", s=sizes, ax=ax, legend=False
+    )
+    for _, row in table.iterrows():
+        ax.annotate(
+            row["variant"],
+            (row["latency_p50_ms"], row["accuracy"]),
+            fontsize=7,
+            xytext=(4, 4),
+            textcoords="offset points",
+        )
+    ax.set(
+        xlabel="median latency per image (ms, log)",
+        ylabel="test accuracy",
+        xscale="log",
+        title="Accuracy against latency (marker area: file size)",
+    )
+    fig.tight_layout()
+    return save(fig, path)

@@ -1,0 +1,129 @@
+"""Optimisation: pruning keeps the right weights, LiteRT variants agree with Keras, measurement is consistent."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers.flops import totals
+from helpers.models import build_model, build_natural
+from helpers.optimization import (
+    KeepPruned,
+    KerasRunner,
+    LiteRTModel,
+    Variant,
+    fine_tune,
+    measure,
+    nonzero_params,
+    prune_magnitude,
+    prune_structured,
+    recommend,
+    to_tflite,
+)
+
+RNG = np.random.default_rng(0)
+
+
+def zero_half_the_filters(model: keras.Model) -> None:
+    """Zero the odd filters of every conv and the odd units of every hidden dense layer."""
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D) or (
+            isinstance(layer, keras.layers.Dense) and layer is not dense[-1]
+        ):
+            kernel, bias = layer.get_weights()
+            kernel[..., 1::2] = 0
+            bias[1::2] = 0
+            layer.set_weights([kernel, bias + 0.01 * (np.arange(len(bias)) % 2 == 0)])
+
+
+@pytest.mark.parametrize("name", ["deepfashion_cnn", "baseline"])
+def test_pruning_zero_filters_leaves_outputs_unchanged(name):
+    shape = (40, 40, 3) if name == "deepfashion_cnn" else (28, 28, 1)
+    model = build_model(name, shape, 5)
+    zero_half_the_filters(model)
+    pruned = prune_structured(model, 0.5)
+    x = RNG.random((4, *shape)).astype("float32")
+    # The removed filters were all zero, so the smaller model computes the same function.
+    assert np.allclose(model.predict(x, verbose=0), pruned.predict(x, verbose=0), atol=1e-5)
+    convs = [layer.filters for layer in pruned.layers if isinstance(layer, keras.layers.Conv2D)]
+    original = [layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert convs == [f // 2 for f in original]
+
+
+@pytest.mark.parametrize(
+    "name", ["baseline", "classifier", "deeper", "fashion_cnn", "deepfashion_cnn", "baseline_bn"]
+)
+def test_pruning_half_the_filters_cuts_flops_below_0_3(name):
+    model = build_natural(name)
+    pruned = prune_structured(model, 0.5)
+    assert totals(pruned)["flops"] <= 0.3 * totals(model)["flops"]
+    assert pruned.output_shape == model.output_shape
+
+
+def test_pruning_refuses_branched_models():
+    with pytest.raises(NotImplementedError, match="chain model"):
+        prune_structured(build_model("efficientnet_b0", (32, 32, 3), 3, weights=None), 0.5)
+
+
+def test_litert_variants_agree_with_keras():
+    model = build_natural("fashion_cnn")
+    x = RNG.random((16, 28, 28, 1)).astype("float32")
+    reference = model.predict(x, verbose=0)
+    float32 = to_tflite(model, "float32")
+    assert np.allclose(LiteRTModel(float32).predict(x), reference, atol=1e-4)
+    for variant in ("dynamic int8", "float16"):
+        assert np.abs(LiteRTModel(to_tflite(model, variant)).predict(x) - reference).max() < 0.05
+    int8 = to_tflite(model, "full int8", representative=x)
+    runner = LiteRTModel(int8)
+    assert runner.input["dtype"] == np.int8 and runner.output["dtype"] == np.int8
+    assert np.abs(runner.predict(x) - reference).max() < 0.1
+    assert len(int8) <= 0.3 * len(float32)
+    with pytest.raises(ValueError, match="representative"):
+        to_tflite(model, "full int8")
+
+
+def test_magnitude_pruning_keeps_its_zeros_while_fine_tuning():
+    model = build_natural("fashion_cnn")
+    sparse, masks = prune_magnitude(model, 0.5)
+    before = nonzero_params(sparse)
+    assert before < 0.55 * model.count_params()
+    x = RNG.random((32, 28, 28, 1)).astype("float32")
+    y = keras.utils.to_categorical(RNG.integers(0, 10, 32), 10)
+    fine_tune(sparse, (x, y), (x, y), epochs=1, callbacks=[KeepPruned(masks)])
+    for layer in sparse.layers:
+        if layer.name in masks:
+            assert np.all(layer.kernel.numpy()[masks[layer.name] == 0] == 0)
+    assert totals(sparse)["flops"] == totals(model)["flops"]  # dense kernels: same FLOPs
+
+
+def test_measure_and_recommend():
+    model = build_natural("fashion_cnn")
+    x = RNG.random((40, 28, 28, 1)).astype("float32")
+    y = model.predict(x, verbose=0).argmax(axis=1)  # the float model is right by construction
+    cost = totals(model)
+    variants = [
+        Variant(
+            "Keras float32", KerasRunner(model), 1000, cost["params"], cost["macs"], cost["flops"]
+        ),
+        Variant(
+            "LiteRT float32",
+            LiteRTModel(to_tflite(model, "float32")),
+            500,
+            cost["params"],
+            cost["macs"],
+            cost["flops"],
+        ),
+    ]
+    table = measure(variants, x, y, runs=5)
+    assert table["accuracy"].tolist() == [1.0, 1.0]
+    assert table.loc[0, "speedup_p50"] == 1.0 and table.loc[1, "size_ratio"] == 0.5
+    assert (table["latency_p95_ms"] >= table["latency_p50_ms"]).all()
+    text = recommend(table)
+    assert text.splitlines()[-1].startswith("Ship ")
+    worse = pd.concat(
+        [table, table.iloc[[1]].assign(variant="bad", accuracy=0.5, accuracy_change_points=-50.0)]
+    )
+    assert "bad (-50.00 points)" in recommend(worse.reset_index(drop=True))
