@@ -121,6 +121,29 @@ def array_flow(
     )
 
 
+def generator_flow(
+    labels: LabelSet,
+    split: str,
+    image_size: int = 256,
+    batch_size: int = 32,
+    shuffle: bool | None = None,
+    augment: Augment | None = None,
+    seed: int = 0,
+):
+    """The ImageDataGenerator iterator for any dataset: files through ``flow_from_dataframe``, arrays through ``flow``."""
+    shuffle = (split == "train") if shuffle is None else shuffle
+    if labels.dataset == "fashion_mnist":
+        x, y = fashion_mnist_arrays(labels, split)
+        if image_size != x.shape[1]:
+            x = tf.image.resize(x, (image_size, image_size)).numpy()
+        return array_flow(
+            x, y, len(labels.classes), batch_size, shuffle=shuffle, augment=augment, seed=seed
+        )
+    return dataframe_flow(
+        labels, split, image_size, batch_size, shuffle=shuffle, augment=augment, seed=seed
+    )
+
+
 def decode_image(path: tf.Tensor, image_size: int) -> tf.Tensor:
     """Read, decode (JPEG with PIL's accurate IDCT, or PNG/GIF/BMP), RGB, resize; uint8 like PIL."""
     data = tf.io.read_file(path)
@@ -255,37 +278,16 @@ def split_loaders(
     loaders = {}
     for split in ("train", "val", "test"):
         train = split == "train"
-        if loader == "tf.data":
-            loaders[split] = tf_dataset(
-                labels,
-                split,
-                image_size,
-                batch_size,
-                shuffle=train,
-                augment=augment if train else None,
-                seed=seed,
-            )
-        elif labels.dataset == "fashion_mnist":
-            x, y = fashion_mnist_arrays(labels, split)
-            loaders[split] = array_flow(
-                x,
-                y,
-                len(labels.classes),
-                batch_size,
-                shuffle=train,
-                augment=augment if train else None,
-                seed=seed,
-            )
-        else:
-            loaders[split] = dataframe_flow(
-                labels,
-                split,
-                image_size,
-                batch_size,
-                shuffle=train,
-                augment=augment if train else None,
-                seed=seed,
-            )
+        make = tf_dataset if loader == "tf.data" else generator_flow
+        loaders[split] = make(
+            labels,
+            split,
+            image_size,
+            batch_size,
+            shuffle=train,
+            augment=augment if train else None,
+            seed=seed,
+        )
     return loaders
 
 
@@ -302,11 +304,8 @@ def loader_throughput(
     """
     rows = []
     for name in LOADERS:
-        batches = (
-            tf_dataset(labels, split, image_size, batch_size, shuffle=False)
-            if name == "tf.data"
-            else dataframe_flow(labels, split, image_size, batch_size, shuffle=False)
-        )
+        make = tf_dataset if name == "tf.data" else generator_flow
+        batches = make(labels, split, image_size, batch_size, shuffle=False)
         for epoch in range(1, epochs + 1):
             rate, seen = images_per_second(batches)
             rows.append(
@@ -320,6 +319,9 @@ def loader_throughput(
 
 def load_inputs(labels: LabelSet, rows: pd.DataFrame, image_size: int) -> np.ndarray:
     """Model inputs (``N x H x W x C`` in [0, 1]) for some rows of the labels table, in their order."""
+    if rows.empty:
+        channels = 1 if labels.dataset == "fashion_mnist" else 3
+        return np.zeros((0, image_size, image_size, channels), np.float32)
     subset = LabelSet(
         rows[["path", "label", "split"]].assign(split="test"),
         labels.classes,
@@ -352,8 +354,9 @@ def compare_pipelines(
     labels: LabelSet, split: str = "test", image_size: int = 256, batch_size: int = 32
 ) -> pd.Series:
     """First batch of both loaders on the same files: shapes, ranges, and how far the pixels differ."""
-    flow = dataframe_flow(labels, split, image_size, batch_size, shuffle=False)
-    x_generator, y_generator = flow[0]
+    x_generator, y_generator = generator_flow(labels, split, image_size, batch_size, shuffle=False)[
+        0
+    ]
     x_fast, y_fast = (
         t.numpy()
         for t in next(iter(tf_dataset(labels, split, image_size, batch_size, cache=False)))

@@ -281,6 +281,11 @@ def image_gallery(
     path: Path | None = None,
 ) -> plt.Figure:
     """Images with titles, optionally with a heat map (e.g. Grad-CAM) over each."""
+    if not images:
+        fig, ax = plt.subplots(figsize=(4, 1))
+        ax.text(0.5, 0.5, "no images to show", ha="center", va="center")
+        ax.axis("off")
+        return save(fig, path)
     rows = max(1, -(-len(images) // columns))
     fig, axes = plt.subplots(rows, columns, figsize=(2.3 * columns, 2.6 * rows), squeeze=False)
     for ax in axes.flat:

@@ -94,3 +94,20 @@ def test_series_failure_names_notebook_cell_and_error(tmp_path):
     assert "`raise ValueError('labels.csv is empty')`" in message
     assert "ValueError: labels.csv is empty" in message
     assert not (tmp_path / "run" / "never").exists()
+
+
+def test_whole_series_runs_on_fashion_mnist_arrays(tmp_path, fashion_mnist_dir):
+    """Every notebook, on Fashion-MNIST-format idx files (generated), with a 28x28x1 model."""
+    import pandas as pd
+
+    run = run_series(
+        "quick",
+        parameters={"dataset": "fashion_mnist", "data_dir": str(fashion_mnist_dir), "image_size": 28,
+                    "model": "fashion_cnn", "epochs": 1, "batch_size": 32, "run_dir": tmp_path / "fm"},
+        log=lambda *a, **k: None,
+    )
+    assert json.loads(run.classes.read_text())[0] == "T-shirt/top"
+    assert json.loads(run.training.read_text())["input_shape"] == [28, 28, 1]
+    assert json.loads(run.metrics.read_text())["images"] == 60
+    assert "LiteRT full int8" in set(pd.read_csv(run.optimization)["variant"])
+    assert "| fashion_cnn | 28x28x1 |" in run.summary.read_text()
