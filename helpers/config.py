@@ -20,6 +20,18 @@ DEFAULT_PROFILE = "demo"
 
 # "sample" is DeepFashion's layout written from Fashion-MNIST (helpers.data.sample).
 PROFILES: dict[str, dict[str, Any]] = {
+    # Fashion-MNIST's full 60k/10k split at 28x28x1 with our smallest model (bench/fashion_mnist.py compares).
+    "fashion_mnist": {
+        "dataset": "fashion_mnist",
+        "sample_images": 3000,
+        "image_size": 28,
+        "model": "ours_tiny",
+        "epochs": 30,
+        "batch_size": 128,
+        "max_images": None,
+        "seed": 42,
+        "loader": "tf.data",
+    },
     "demo": {
         "dataset": "sample",
         "sample_images": 3000,

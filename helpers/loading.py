@@ -37,6 +37,9 @@ class Augment:
     rotation: float = 0.0
     zoom: float = 0.0
     shear: float = 0.0
+    erasing: float = (
+        0.0  # probability of random erasing (tf.data only: ImageDataGenerator has none)
+    )
 
     @property
     def active(self) -> bool:

@@ -137,6 +137,66 @@ def baseline_bn(input_shape, num_classes, filters=(128, 128, 64), units: int = 6
     return keras.Model(inputs, outputs, name="baseline_bn")
 
 
+def _residual_block(x, filters: int, name: str):
+    """Two 3x3 conv-BN layers with an identity shortcut (the ResNet basic block)."""
+    y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv1")(x)
+    y = layers.BatchNormalization(name=f"{name}_bn1")(y)
+    y = layers.ReLU(name=f"{name}_relu1")(y)
+    y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv2")(y)
+    y = layers.BatchNormalization(name=f"{name}_bn2")(y)
+    y = layers.Add(name=f"{name}_add")([x, y])
+    return layers.ReLU(name=f"{name}_out")(y)
+
+
+def _conv_bn_relu(x, filters: int, strides: int, name: str):
+    x = layers.Conv2D(
+        filters, 3, strides=strides, padding="same", use_bias=False, name=f"{name}_conv"
+    )(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def ours_family(
+    input_shape,
+    num_classes,
+    width: int = 16,
+    blocks=(1, 1, 1),
+    dropout: float = 0.1,
+    name: str = "ours",
+) -> keras.Model:
+    """Our own small residual batch-norm CNN: a stem, three stages (width, 2x, 4x; each halving the
+    resolution after the first) of basic residual blocks, global average pooling, softmax.
+
+    Each block costs the same MACs in every stage (channels double as the area quarters), so
+    FLOPs grow with ``width**2`` and linearly with the number of blocks: at 28x28x1 and
+    blocks (1, 1, 1), width 8 is 6.6 MFLOPs and width 16 is 26 MFLOPs.
+    """
+    inputs = keras.Input(input_shape)
+    x = _conv_bn_relu(inputs, width, 1, "stem")
+    for stage, count in enumerate(blocks):
+        filters = width * 2**stage
+        if stage:
+            x = _conv_bn_relu(x, filters, 2, f"stage{stage + 1}_down")
+        for block in range(count):
+            x = _residual_block(x, filters, f"stage{stage + 1}_block{block + 1}")
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+@register("ours_tiny")
+def ours_tiny(input_shape, num_classes) -> keras.Model:
+    """Our family at width 8: at most 8.7 MFLOPs per Fashion-MNIST image (the cheapest seed's cost)."""
+    return ours_family(input_shape, num_classes, width=8, name="ours_tiny")
+
+
+@register("ours")
+def ours(input_shape, num_classes) -> keras.Model:
+    """Our family at width 16: at most 30 MFLOPs per Fashion-MNIST image."""
+    return ours_family(input_shape, num_classes, width=16, name="ours")
+
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -230,6 +290,8 @@ NATURAL_INPUTS: dict[str, tuple[tuple[int, int, int], int]] = {
     "classifier": ((28, 28, 1), 10),
     "deeper": ((28, 28, 1), 10),
     "fashion_cnn": ((28, 28, 1), 10),
+    "ours_tiny": ((28, 28, 1), 10),
+    "ours": ((28, 28, 1), 10),
     "deepfashion_cnn": ((256, 256, 3), 46),
     "baseline_bn": ((224, 224, 3), 17),
     "efficientnet_b0": ((224, 224, 3), 46),

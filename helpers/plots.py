@@ -323,3 +323,27 @@ def accuracy_vs_latency(table: pd.DataFrame, path: Path | None = None) -> plt.Fi
     )
     fig.tight_layout()
     return save(fig, path)
+
+
+def accuracy_vs_flops(table: pd.DataFrame, path: Path | None = None) -> plt.Figure:
+    """Test accuracy against MFLOPs per image (log scale), seed models and ours marked apart."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    sns.scatterplot(
+        data=table, x="MFLOPs", y="test_accuracy", hue="source", style="source", s=90, ax=ax
+    )
+    for _, row in table.iterrows():
+        ax.annotate(
+            row["model"],
+            (row["MFLOPs"], row["test_accuracy"]),
+            fontsize=8,
+            xytext=(5, 3),
+            textcoords="offset points",
+        )
+    ax.set(
+        xscale="log",
+        xlabel="MFLOPs per image (2 x MACs, log)",
+        ylabel="test accuracy",
+        title="Fashion-MNIST: accuracy against cost",
+    )
+    fig.tight_layout()
+    return save(fig, path)

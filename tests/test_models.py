@@ -18,6 +18,9 @@ EXPECTED_PARAMS = [
     ("fashion_cnn", (28, 28, 1), 10, 1_475_530),
     # Write-up 003's baseline at 224x224 with its 17 classes ("2.9M").
     ("baseline_bn", (224, 224, 3), 17, 2_996_305),
+    # Our own residual BN family at widths 8 and 16.
+    ("ours_tiny", (28, 28, 1), 10, 31_026),
+    ("ours", (28, 28, 1), 10, 121_946),
     # keras.applications backbones (no top) + a 46-way head.
     ("efficientnet_b0", (224, 224, 3), 46, 4_049_571 + 1280 * 46 + 46),
     ("vgg16", (224, 224, 3), 46, 14_714_688 + 512 * 46 + 46),
@@ -59,3 +62,33 @@ def test_backbone_falls_back_to_random_init_and_saves(tmp_path, capsys):
 def test_backbone_is_frozen_only_with_pretrained_weights():
     model = build_model("efficientnet_b0", (32, 32, 3), 3, weights=None)
     assert all(layer.trainable for layer in model.layers)
+
+
+def test_our_models_fit_their_flops_budgets():
+    from helpers.flops import totals
+
+    assert totals(build_model("ours_tiny", (28, 28, 1), 10))["flops"] <= 8.7e6  # fashion_cnn's cost
+    assert totals(build_model("ours", (28, 28, 1), 10))["flops"] <= 30e6
+
+
+def test_recipes():
+    import keras
+
+    from helpers.training import recipe
+
+    optimizer, augment = recipe("ours_tiny", 1000)
+    assert (
+        isinstance(optimizer, keras.optimizers.AdamW)
+        and augment.erasing
+        and augment.horizontal_flip
+    )
+    schedule = (
+        optimizer.learning_rate if callable(optimizer.learning_rate) else optimizer._learning_rate
+    )
+    assert (
+        float(schedule(0)) == 0.0
+        and float(schedule(50)) == pytest.approx(3e-3)
+        and float(schedule(1000)) < 1e-5
+    )
+    optimizer, augment = recipe("classifier", 1000)
+    assert isinstance(optimizer, keras.optimizers.Adam) and augment is None

@@ -102,8 +102,15 @@ def test_whole_series_runs_on_fashion_mnist_arrays(tmp_path, fashion_mnist_dir):
 
     run = run_series(
         "quick",
-        parameters={"dataset": "fashion_mnist", "data_dir": str(fashion_mnist_dir), "image_size": 28,
-                    "model": "fashion_cnn", "epochs": 1, "batch_size": 32, "run_dir": tmp_path / "fm"},
+        parameters={
+            "dataset": "fashion_mnist",
+            "data_dir": str(fashion_mnist_dir),
+            "image_size": 28,
+            "model": "fashion_cnn",
+            "epochs": 1,
+            "batch_size": 32,
+            "run_dir": tmp_path / "fm",
+        },
         log=lambda *a, **k: None,
     )
     assert json.loads(run.classes.read_text())[0] == "T-shirt/top"

@@ -1,0 +1,154 @@
+"""Fashion-MNIST benchmark: zoo models trained on the full 60k/10k split, one process, one table.
+
+    python bench/fashion_mnist.py                                   # seed models at their own epochs, ours at 30
+    python bench/fashion_mnist.py --models ours_tiny classifier --epochs ours_tiny=30 classifier=30 --seeds 3
+
+Seed models train as their write-ups did (Adam 1e-3, no augmentation); ours
+with AdamW, a linear warm-up then a cosine schedule, and shift + flip +
+random-erasing augmentation. Each model trains for a fixed number of epochs on
+all 60,000 training images and is scored once on the 10,000 test images, then
+converted to full-integer int8 LiteRT and scored and timed again. Training
+wall time is reported relative to the seed ``classifier``'s, measured in the
+same run. Writes a CSV and the accuracy-against-FLOPs chart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+import pandas as pd
+
+from helpers import plots
+from helpers.data.fashion_mnist import fashion_mnist_labels
+from helpers.flops import totals
+from helpers.loading import fashion_mnist_arrays, tf_dataset
+from helpers.models import build_model
+from helpers.optimization import LiteRTModel, latency_ms, to_tflite
+from helpers.paths import IMAGES_DIR
+from helpers.training import EpochTimer, compile_model, recipe, set_seeds
+
+# The seeds' own epoch counts and the accuracies their write-ups claimed.
+SEEDS = {
+    "fashion_cnn": (5, 0.9029),
+    "baseline": (30, 0.916),
+    "classifier": (30, 0.925),
+    "deeper": (30, 0.9315),
+}
+OURS = {"ours_tiny": 30, "ours": 30}
+
+
+def train_and_score(
+    name: str, epochs: int, seed: int, labels, x_test, y_test, batch_size: int
+) -> dict:
+    """Train one model with its recipe, score it in float and as full int8."""
+    set_seeds(seed)
+    model = build_model(name, (28, 28, 1), 10)
+    steps = epochs * math.ceil(len(labels.split("train")) / batch_size)
+    optimizer, augment = recipe(name, steps)
+    train = tf_dataset(labels, "train", 28, batch_size, shuffle=True, augment=augment, seed=seed)
+    compile_model(model, optimizer=optimizer)
+    timer = EpochTimer()
+    started = time.perf_counter()
+    model.fit(train, epochs=epochs, verbose=2, callbacks=[timer])
+    seconds = time.perf_counter() - started
+    x = x_test.astype("float32") / 255.0
+    accuracy = float(np.mean(model.predict(x, verbose=0, batch_size=512).argmax(1) == y_test))
+    int8 = LiteRTModel(
+        to_tflite(
+            model, "full int8", x[np.random.default_rng(seed).choice(len(x), 200, replace=False)]
+        )
+    )
+    int8_accuracy = float(
+        np.mean(
+            np.concatenate([int8.predict(x[i : i + 500]).argmax(1) for i in range(0, len(x), 500)])
+            == y_test
+        )
+    )
+    cost = totals(model)
+    return {
+        "model": name,
+        "source": "ours" if name in OURS else "seed",
+        "seed": seed,
+        "epochs": epochs,
+        "params": cost["params"],
+        "macs": cost["macs"],
+        "MFLOPs": round(cost["flops"] / 1e6, 2),
+        "train_seconds": round(seconds, 1),
+        "test_accuracy": accuracy,
+        "int8_accuracy": int8_accuracy,
+        "int8_latency_ms": round(latency_ms(int8.predict, x[:1], runs=200)[0], 3),
+    }
+
+
+def summarise(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean and spread over seeds per model, wall time relative to the seed classifier, claims beside."""
+    grouped = runs.groupby(["model", "source", "epochs", "params", "macs", "MFLOPs"], sort=False)
+    table = grouped.agg(
+        test_accuracy=("test_accuracy", "mean"),
+        accuracy_std=("test_accuracy", "std"),
+        seeds=("seed", "count"),
+        int8_accuracy=("int8_accuracy", "mean"),
+        int8_latency_ms=("int8_latency_ms", "median"),
+        train_seconds=("train_seconds", "mean"),
+    ).reset_index()
+    base = table.loc[table["model"] == "classifier", "train_seconds"]
+    table["time_vs_classifier"] = (
+        (table["train_seconds"] / base.iloc[0]).round(2) if len(base) else np.nan
+    )
+    table["claimed_accuracy"] = table["model"].map({k: v[1] for k, v in SEEDS.items()})
+    return table.round(
+        {"test_accuracy": 4, "accuracy_std": 4, "int8_accuracy": 4, "train_seconds": 1}
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", nargs="+", default=[*SEEDS, *OURS])
+    parser.add_argument(
+        "--epochs", nargs="*", default=[], metavar="NAME=N", help="override epochs per model"
+    )
+    parser.add_argument("--seeds", type=int, default=1, help="train each model this many times")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--out", type=Path, default=IMAGES_DIR / "fashion_mnist_benchmark.csv")
+    args = parser.parse_args(argv)
+    epochs = {
+        **{k: v[0] for k, v in SEEDS.items()},
+        **OURS,
+        **{k: int(v) for k, v in (item.split("=") for item in args.epochs)},
+    }
+    labels = fashion_mnist_labels(val_fraction=0.0)
+    x_test, y_test = fashion_mnist_arrays(labels, "test")
+    print(
+        f"Fashion-MNIST {len(labels.split('train'))}/{len(y_test)}; {os.cpu_count()} CPUs, {platform.machine()}"
+    )
+    rows = []
+    for seed in range(args.seeds):
+        for name in args.models:
+            rows.append(
+                train_and_score(name, epochs[name], seed, labels, x_test, y_test, args.batch_size)
+            )
+            pd.DataFrame(rows).to_csv(
+                args.out.with_suffix(".runs.csv"), index=False
+            )  # nothing lost if stopped
+    table = summarise(pd.DataFrame(rows))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out, index=False)
+    plots.accuracy_vs_flops(table, path=args.out.with_name("fashion_mnist_accuracy_vs_flops.png"))
+    with pd.option_context("display.width", 250, "display.max_columns", None):
+        print(table.to_string(index=False))
+    print(f"Wrote {args.out} and {args.out.with_name('fashion_mnist_accuracy_vs_flops.png')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
