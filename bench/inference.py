@@ -22,7 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
-import numpy as np
 import pandas as pd
 
 import helpers.models
@@ -30,74 +29,34 @@ from helpers.config import sample_dir
 from helpers.data.deepfashion import label_deepfashion
 from helpers.data.fashion_mnist import fashion_mnist_labels
 from helpers.data.sample import ensure_sample
-from helpers.loading import fashion_mnist_arrays, load_inputs, split_loaders
-from helpers.optimization import build_variants, measure, recommend
+from helpers.loading import split_loaders
+from helpers.optimization import (
+    TABLE_COLUMNS,
+    build_variants,
+    measure,
+    optimisation_data,
+    recommend,
+)
 from helpers.paths import RUNS_DIR, RunFiles
 from helpers.training import compile_model, fit_model, set_seeds
 
-COLUMNS = [
-    "variant",
-    "accuracy",
-    "accuracy_change_points",
-    "file_bytes",
-    "size_ratio",
-    "params",
-    "flops",
-    "flops_ratio",
-    "latency_p50_ms",
-    "latency_p95_ms",
-    "speedup_p50",
-    "images_per_s",
-]
 
-
-def fashion_mnist_data(representative: int = 200, seed: int = 0):
-    """Test arrays, calibration images and (x, y) fine-tuning data from Fashion-MNIST."""
-    labels = fashion_mnist_labels()
-    x_train, y_train = fashion_mnist_arrays(labels, "train")
-    x_val, y_val = fashion_mnist_arrays(labels, "val")
-    x_test, y_test = fashion_mnist_arrays(labels, "test")
-    to_float = lambda x: x.astype("float32") / 255.0  # noqa: E731
-    onehot = lambda y: keras.utils.to_categorical(y, 10)  # noqa: E731
-    pick = np.random.default_rng(seed).choice(len(x_train), representative, replace=False)
-    return (
-        to_float(x_test),
-        y_test,
-        to_float(x_train[pick]),
-        (to_float(x_train), onehot(y_train)),
-        (to_float(x_val), onehot(y_val)),
-    )
-
-
-def sample_data(image_size: int, images: int = 3000, seed: int = 0):
-    """The same from the embedded DeepFashion-layout sample at ``image_size``."""
-    labels = label_deepfashion(ensure_sample(sample_dir(images), images), check_files=False)
-    test = labels.split("test")
-    y_test = test["label"].map({c: i for i, c in enumerate(labels.classes)}).to_numpy()
-    train = labels.split("train")
-    loaders = split_loaders(labels, image_size, 32, seed=seed)
-    representative = load_inputs(
-        labels, train.sample(min(200, len(train)), random_state=seed), image_size
-    )
-    return (
-        load_inputs(labels, test, image_size),
-        y_test,
-        representative,
-        loaders["train"],
-        loaders["val"],
-    )
+def bench_labels(data: str):
+    """The labels table to measure on: Fashion-MNIST, or the embedded DeepFashion-layout sample."""
+    if data == "fashion_mnist":
+        return fashion_mnist_labels()
+    return label_deepfashion(ensure_sample(sample_dir(3000), 3000), check_files=False)
 
 
 def train_fashion_model(name: str, epochs: int, seed: int = 0) -> Path:
     """Train zoo model ``name`` on Fashion-MNIST into runs/bench-<name>/ and return its model file."""
     set_seeds(seed)
-    x_test, y_test, _, train, validation = fashion_mnist_data()
+    labels = fashion_mnist_labels()
+    loaders = split_loaders(labels, 28, 128, seed=seed)
     model = compile_model(helpers.models.build_model(name, (28, 28, 1), 10))
     run = RunFiles(RUNS_DIR / f"bench-{name}")
-    fit_model(model, train, validation, run, epochs=epochs, verbose=2)
-    print(
-        f"Trained {name}: test accuracy {np.mean(model.predict(x_test, verbose=0).argmax(1) == y_test):.2%}"
-    )
+    fit_model(model, loaders["train"], loaders["val"], run, epochs=epochs, verbose=2)
+    print(f"Trained {name}: test accuracy {model.evaluate(loaders['test'], verbose=0)[1]:.2%}")
     return run.model
 
 
@@ -128,18 +87,18 @@ def main(argv: list[str] | None = None) -> int:
     model = keras.models.load_model(args.model)
     shape = tuple(model.input_shape[1:])
     data = args.data or ("fashion_mnist" if shape[-1] == 1 else "sample")
-    x_test, y_test, representative, train, validation = (
-        fashion_mnist_data() if data == "fashion_mnist" else sample_data(shape[0])
-    )
+    batch_size = 128 if data == "fashion_mnist" else 32
+    prepared = optimisation_data(bench_labels(data), shape[0], batch_size, seed=0)
+    x_test, y_test = prepared["x_test"], prepared["y_test"]
     out_dir = RUNS_DIR / "bench-inference"
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     variants = build_variants(
         model,
         args.model,
-        representative,
-        train,
-        validation,
+        prepared["representative"],
+        prepared["train"],
+        prepared["val"],
         out=lambda kind, suffix: out_dir / f"{args.model.stem}_{kind.replace(' ', '_')}{suffix}",
         prune_ratio=args.prune,
         finetune_epochs=args.finetune_epochs,
@@ -150,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         f"built and measured in {time.perf_counter() - started:.0f} s"
     )
     with pd.option_context("display.width", 250, "display.max_columns", None):
-        print(table[COLUMNS].to_string(index=False))
+        print(table[TABLE_COLUMNS].to_string(index=False))
     if args.csv:
         table.to_csv(args.csv, index=False)
     print()

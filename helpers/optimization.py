@@ -31,6 +31,21 @@ import tensorflow as tf
 from helpers.flops import totals
 
 TFLITE_VARIANTS = ("float32", "dynamic int8", "float16", "full int8")
+# The comparison table's columns, as the notebook and bench/inference.py show them.
+TABLE_COLUMNS = [
+    "variant",
+    "accuracy",
+    "accuracy_change_points",
+    "file_bytes",
+    "size_ratio",
+    "params",
+    "flops",
+    "flops_ratio",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "speedup_p50",
+    "images_per_s",
+]
 
 
 def to_tflite(model: keras.Model, variant: str, representative: np.ndarray | None = None) -> bytes:
@@ -450,3 +465,24 @@ def build_variants(
         )
     )
     return variants
+
+
+def optimisation_data(
+    labels, image_size: int, batch_size: int = 32, calibration: int = 200, seed: int = 0
+) -> dict:
+    """What optimising needs from a labels table: the test split as arrays (``x_test``, ``y_test``),
+    ``calibration`` training images (``representative``) and tf.data loaders to fine-tune on
+    (``train``, ``val``)."""
+    from helpers.loading import load_inputs, split_loaders
+
+    test, train = labels.split("test"), labels.split("train")
+    loaders = split_loaders(labels, image_size, batch_size, "tf.data", seed=seed)
+    return {
+        "x_test": load_inputs(labels, test, image_size),
+        "y_test": test["label"].map({c: i for i, c in enumerate(labels.classes)}).to_numpy(),
+        "representative": load_inputs(
+            labels, train.sample(min(calibration, len(train)), random_state=seed), image_size
+        ),
+        "train": loaders["train"],
+        "val": loaders["val"],
+    }

@@ -300,50 +300,59 @@ def image_gallery(
     return save(fig, path)
 
 
-def accuracy_vs_latency(table: pd.DataFrame, path: Path | None = None) -> plt.Figure:
-    """Each variant's test accuracy against its median single-image latency (marker size: file size)."""
+def _labelled_scatter(
+    table: pd.DataFrame,
+    x: str,
+    y: str,
+    label: str,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    path: Path | None,
+    **scatter,
+) -> plt.Figure:
+    """A log-x scatter plot with every point named."""
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
-    sizes = 40 + 260 * table["file_bytes"] / table["file_bytes"].max()
-    sns.scatterplot(
-        data=table, x="latency_p50_ms", y="accuracy", hue="variant", s=sizes, ax=ax, legend=False
-    )
+    sns.scatterplot(data=table, x=x, y=y, ax=ax, **scatter)
     for _, row in table.iterrows():
         ax.annotate(
-            row["variant"],
-            (row["latency_p50_ms"], row["accuracy"]),
-            fontsize=7,
-            xytext=(4, 4),
-            textcoords="offset points",
+            row[label], (row[x], row[y]), fontsize=7, xytext=(4, 4), textcoords="offset points"
         )
-    ax.set(
-        xlabel="median latency per image (ms, log)",
-        ylabel="test accuracy",
-        xscale="log",
-        title="Accuracy against latency (marker area: file size)",
-    )
+    ax.set(xscale="log", xlabel=xlabel, ylabel=ylabel, title=title)
     fig.tight_layout()
     return save(fig, path)
+
+
+def accuracy_vs_latency(table: pd.DataFrame, path: Path | None = None) -> plt.Figure:
+    """Each variant's test accuracy against its median single-image latency (marker size: file size)."""
+    sizes = 40 + 260 * table["file_bytes"] / table["file_bytes"].max()
+    return _labelled_scatter(
+        table,
+        "latency_p50_ms",
+        "accuracy",
+        "variant",
+        "Accuracy against latency (marker area: file size)",
+        "median latency per image (ms, log)",
+        "test accuracy",
+        path,
+        hue="variant",
+        s=sizes,
+        legend=False,
+    )
 
 
 def accuracy_vs_flops(table: pd.DataFrame, path: Path | None = None) -> plt.Figure:
     """Test accuracy against MFLOPs per image (log scale), seed models and ours marked apart."""
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    sns.scatterplot(
-        data=table, x="MFLOPs", y="test_accuracy", hue="source", style="source", s=90, ax=ax
+    return _labelled_scatter(
+        table,
+        "MFLOPs",
+        "test_accuracy",
+        "model",
+        "Fashion-MNIST: accuracy against cost",
+        "MFLOPs per image (2 x MACs, log)",
+        "test accuracy",
+        path,
+        hue="source",
+        style="source",
+        s=90,
     )
-    for _, row in table.iterrows():
-        ax.annotate(
-            row["model"],
-            (row["MFLOPs"], row["test_accuracy"]),
-            fontsize=8,
-            xytext=(5, 3),
-            textcoords="offset points",
-        )
-    ax.set(
-        xscale="log",
-        xlabel="MFLOPs per image (2 x MACs, log)",
-        ylabel="test accuracy",
-        title="Fashion-MNIST: accuracy against cost",
-    )
-    fig.tight_layout()
-    return save(fig, path)

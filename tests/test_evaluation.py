@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+from fixtures import colour_model
 from PIL import Image
 
 from helpers.data.labelset import LabelSet
@@ -43,16 +44,6 @@ def colour_set(tmp_path_factory) -> LabelSet:
         root=root,
         dataset="deepfashion",
     )
-
-
-def colour_model() -> keras.Model:
-    """Reads the mean colour: output class = the brightest channel (no training needed)."""
-    inputs = keras.Input((16, 16, 3))
-    x = keras.layers.GlobalAveragePooling2D()(inputs)
-    outputs = keras.layers.Dense(
-        3, activation="softmax", kernel_initializer=keras.initializers.Identity(10.0)
-    )(x)
-    return keras.Model(inputs, outputs)
 
 
 def test_each_prediction_row_belongs_to_the_file_on_that_row(colour_set):

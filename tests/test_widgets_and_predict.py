@@ -6,10 +6,10 @@ import io
 import json
 from datetime import datetime, timezone
 
-import keras
 import numpy as np
 import pandas as pd
 import pytest
+from fixtures import colour_model
 from PIL import Image
 
 from helpers.predict import main as predict_main
@@ -18,15 +18,6 @@ from helpers.widgets import ALL, ANY, Explorer
 
 CLASSES = ["Red", "Green", "Blue"]
 COLORS = {"Red": (255, 0, 0), "Green": (0, 255, 0), "Blue": (0, 0, 255)}
-
-
-def colour_model() -> keras.Model:
-    inputs = keras.Input((16, 16, 3))
-    x = keras.layers.GlobalAveragePooling2D()(inputs)
-    outputs = keras.layers.Dense(
-        3, activation="softmax", kernel_initializer=keras.initializers.Identity(10.0)
-    )(x)
-    return keras.Model(inputs, outputs)
 
 
 def png(color, size=(30, 20)) -> bytes:
