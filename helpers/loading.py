@@ -9,6 +9,7 @@ of the split.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass, fields
@@ -30,16 +31,19 @@ AUTOTUNE = tf.data.AUTOTUNE
 
 @dataclass(frozen=True)
 class Augment:
-    """Augmentation settings, all off by default (fractions of the image size; degrees)."""
+    """Augmentation settings, all off by default.
+
+    ``shift`` and ``zoom`` are fractions of the image size, ``rotation`` and
+    ``shear`` angles in degrees (as ImageDataGenerator takes them), ``erasing``
+    the probability of random erasing (tf.data only: ImageDataGenerator has none).
+    """
 
     horizontal_flip: bool = False
     shift: float = 0.0
     rotation: float = 0.0
     zoom: float = 0.0
     shear: float = 0.0
-    erasing: float = (
-        0.0  # probability of random erasing (tf.data only: ImageDataGenerator has none)
-    )
+    erasing: float = 0.0
 
     @property
     def active(self) -> bool:
@@ -181,8 +185,13 @@ def augmentation_layers(augment: Augment, seed: int = 0) -> tf.keras.Sequential:
     if augment.zoom:
         layers.append(keras.layers.RandomZoom(augment.zoom, fill_mode="nearest", seed=seed))
     if augment.shear:
+        factor = math.tan(math.radians(augment.shear))  # RandomShear takes a factor, not degrees
+        layers.append(keras.layers.RandomShear(factor, factor, fill_mode="nearest", seed=seed))
+    if augment.erasing:
         layers.append(
-            keras.layers.RandomShear(augment.shear, augment.shear, fill_mode="nearest", seed=seed)
+            keras.layers.RandomErasing(
+                augment.erasing, scale=(0.02, 0.25), value_range=(0, 1), seed=seed
+            )
         )
     return keras.Sequential(layers, name="augmentation")
 

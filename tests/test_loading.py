@@ -80,7 +80,7 @@ def test_training_split_is_shuffled_by_default(photo_tree):
 
 
 def test_augmentation_changes_pixels_but_not_shapes(photo_tree):
-    augment = Augment(horizontal_flip=True, shift=0.1, rotation=15, zoom=0.1, shear=0.1)
+    augment = Augment(horizontal_flip=True, shift=0.1, rotation=15, zoom=0.1, shear=10)
     plain = next(iter(tf_dataset(photo_tree, "test", 32, batch_size=8, cache=False)))[0].numpy()
     moved = next(
         iter(tf_dataset(photo_tree, "test", 32, batch_size=8, augment=augment, cache=False))
@@ -118,3 +118,24 @@ def test_compare_pipelines_reports_agreement(photo_tree):
     summary = compare_pipelines(photo_tree, "test", 32, batch_size=4)
     assert summary["same labels in the same order"] is True
     assert summary["max pixel difference (grey levels)"] <= 1.0
+
+
+def test_every_augmentation_setting_adds_its_layer():
+    from helpers.loading import augmentation_layers
+
+    augment = Augment(horizontal_flip=True, shift=0.1, rotation=15, zoom=0.1, shear=10, erasing=1.0)
+    kinds = [type(layer).__name__ for layer in augmentation_layers(augment).layers]
+    assert kinds == [
+        "RandomFlip",
+        "RandomTranslation",
+        "RandomRotation",
+        "RandomZoom",
+        "RandomShear",
+        "RandomErasing",
+    ]
+    shear = augmentation_layers(Augment(shear=45)).layers[0]
+    assert shear.x_factor == pytest.approx((-1.0, 1.0))  # 45 degrees: factor tan(45) = 1
+    erased = augmentation_layers(Augment(erasing=1.0), seed=1)(
+        np.ones((4, 28, 28, 1), "float32"), training=True
+    )
+    assert float(np.asarray(erased).min()) < 1.0  # some pixels were erased
