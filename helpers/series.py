@@ -104,6 +104,12 @@ def run_series(
                 f"{notebook.name} failed in cell {err.cell_index} of the executed copy "
                 f"(`{first_line[0]}`): {err.ename}: {err.evalue}\n  executed copy: {output}"
             ) from None
+        except Exception as err:  # a dead kernel or a time-out: no cell raised
+            log("FAILED")
+            raise NotebookFailed(
+                f"{notebook.name} stopped: {type(err).__name__}: {err}\n"
+                f"  kernel log: {output.with_suffix('.kernel.log')}"
+            ) from None
         log(f"done in {time.perf_counter() - started:.1f} s")
     from helpers.summary import write_summary
 

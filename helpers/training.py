@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from dataclasses import dataclass
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import time
 
 import keras
 import pandas as pd
@@ -237,7 +236,7 @@ def model_for_run(run: RunFiles, name: str, input_shape, num_classes: int) -> ke
     if run.model.exists():
         print(f"Using the trained model {run.model}")
         return load_run_model(run)
-    from helpers.models import build_model
+    from helpers.models import BACKBONES, build_model
 
     print(
         f"No trained model in {run.root}: using an untrained {name} (fields and costs do not depend on weights)"
@@ -246,7 +245,7 @@ def model_for_run(run: RunFiles, name: str, input_shape, num_classes: int) -> ke
         name,
         input_shape,
         num_classes,
-        **({"weights": None} if "net" in name or name == "vgg16" else {}),
+        **({"weights": None} if name in BACKBONES else {}),
     )
 
 

@@ -118,3 +118,19 @@ def test_whole_series_runs_on_fashion_mnist_arrays(tmp_path, fashion_mnist_dir):
     assert json.loads(run.metrics.read_text())["images"] == 60
     assert "LiteRT full int8" in set(pd.read_csv(run.optimization)["variant"])
     assert "| fashion_cnn | 28x28x1 |" in run.summary.read_text()
+
+
+def test_series_dead_kernel_names_notebook_and_kernel_log(tmp_path):
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    write_notebook(folder / "01_dies.ipynb", "import os\nos._exit(3)")
+    with pytest.raises(NotebookFailed) as failure:
+        run_series(
+            "quick",
+            parameters={"run_dir": tmp_path / "run"},
+            notebooks=numbered_notebooks(folder),
+            log=lambda *a, **k: None,
+        )
+    assert "01_dies.ipynb stopped" in str(failure.value) and "01_dies.kernel.log" in str(
+        failure.value
+    )
