@@ -366,7 +366,7 @@ def recommend(table: pd.DataFrame, tolerance_points: float = 0.5) -> str:
     best = close.sort_values(["latency_p50_ms", "file_bytes"]).iloc[0]
     smallest = close.sort_values("file_bytes").iloc[0]
     lines = [
-        f"Within {tolerance_points} point of the Keras float model's {base['accuracy']:.2%}: "
+        f"At most {tolerance_points} point below the Keras float model's {base['accuracy']:.2%}: "
         f"{', '.join(close['variant'])}.",
         f"Fastest of those: {best['variant']} ({best['latency_p50_ms']:.2f} ms median per image, "
         f"{best['speedup_p50']:.2f}x the Keras float model; {best['file_bytes'] / 1e6:.2f} MB, "

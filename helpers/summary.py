@@ -40,7 +40,7 @@ def summary_rows(run: RunFiles) -> list[dict]:
         import pandas as pd
 
         for variant in pd.read_csv(optimisation).to_dict("records"):
-            if variant.get("variant") == "keras float32":
+            if variant.get("variant") == "Keras float32":  # the trained model itself: row 1
                 continue
             rows.append(
                 {

@@ -138,3 +138,37 @@ def test_summary_table_reads_the_run(tmp_path):
         in text
     )
     assert "(figures/confusion_counts.png)" in text
+
+
+def test_summary_adds_one_row_per_optimised_variant(tmp_path):
+    from helpers.paths import write_json
+
+    run = RunFiles(tmp_path / "run").ensure()
+    write_json(
+        run.costs,
+        {"model": "cnn", "input_shape": [28, 28, 1], "params": 10, "macs": 5, "flops": 10},
+    )
+    pd.DataFrame(
+        [
+            {
+                "variant": "Keras float32",
+                "accuracy": 0.9,
+                "params": 10,
+                "macs": 5,
+                "flops": 10,
+                "file_bytes": 4000,
+            },
+            {
+                "variant": "LiteRT full int8",
+                "accuracy": 0.89,
+                "params": 10,
+                "macs": 5,
+                "flops": 10,
+                "file_bytes": 1000,
+            },
+        ]
+    ).to_csv(run.optimization, index=False)
+    rows = [
+        line for line in write_summary(run).read_text().splitlines() if line.startswith("| cnn")
+    ]
+    assert len(rows) == 2 and "cnn · LiteRT full int8" in rows[1] and "89.00%" in rows[1]
