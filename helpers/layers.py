@@ -17,9 +17,9 @@ import keras
 import pandas as pd
 
 from helpers.flops import CONVENTION, layer_costs, totals
-from helpers.receptive_field import receptive_field_table
+from helpers.receptive_field import FIELD_COLUMNS, receptive_field_table
 
-COLUMNS = [
+COST_COLUMNS = [
     "layer",
     "type",
     "input_shape",
@@ -32,15 +32,8 @@ COLUMNS = [
     "flops",
     "other_ops",
     "share",
-    "rf",
-    "rf_h",
-    "rf_w",
-    "jump_h",
-    "jump_w",
-    "start_h",
-    "start_w",
-    "note",
 ]
+COLUMNS = COST_COLUMNS + FIELD_COLUMNS
 
 
 def layer_table(model: keras.Model) -> pd.DataFrame:

@@ -27,6 +27,8 @@ import pandas as pd
 KERNEL_LAYERS = ("Conv1D", "Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose")
 POOL_LAYERS = ("MaxPooling2D", "AveragePooling2D")
 FLATTENING = ("Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Dense", "Reshape")
+# The receptive-field columns of a per-layer table (helpers.layers joins them to the cost columns).
+FIELD_COLUMNS = ["rf", "rf_h", "rf_w", "jump_h", "jump_w", "start_h", "start_w", "note"]
 MERGES = ("Add", "Concatenate", "Multiply", "Average", "Maximum", "Minimum", "Subtract")
 
 
@@ -205,20 +207,7 @@ def receptive_field_table(model: keras.Model) -> pd.DataFrame:
             else ("+ global context" if field.global_context else "")
         )
         rows.append(row)
-    columns = [
-        "layer",
-        "type",
-        "output_shape",
-        "rf",
-        "rf_h",
-        "rf_w",
-        "jump_h",
-        "jump_w",
-        "start_h",
-        "start_w",
-        "note",
-    ]
-    table = pd.DataFrame(rows).reindex(columns=columns)
+    table = pd.DataFrame(rows).reindex(columns=["layer", "type", "output_shape", *FIELD_COLUMNS])
     return table.astype({c: "Int64" for c in ("rf_h", "rf_w", "jump_h", "jump_w")})
 
 
