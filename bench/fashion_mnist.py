@@ -2,14 +2,15 @@
 
     python bench/fashion_mnist.py                                   # seed models at their own epochs, ours at 30
     python bench/fashion_mnist.py --models ours_tiny classifier --epochs ours_tiny=30 classifier=30 --seeds 3
+    python bench/fashion_mnist.py --resume     # keep the finished runs in the .runs.csv, train the rest
 
 Seed models train as their write-ups did (Adam 1e-3, no augmentation); ours
-with AdamW, a linear warm-up then a cosine schedule, and shift + flip +
-random-erasing augmentation. Each model trains for a fixed number of epochs on
+with AdamW, a linear warm-up then a cosine schedule, and shift + flip
+augmentation. Each model trains for a fixed number of epochs on
 all 60,000 training images and is scored once on the 10,000 test images, then
 converted to full-integer int8 LiteRT and scored and timed again. Training
 wall time is reported relative to the seed ``classifier``'s, measured in the
-same run. Writes a CSV and the accuracy-against-FLOPs chart.
+same run (a resumed run mixes processes: run it on an otherwise idle machine). Writes a CSV and the accuracy-against-FLOPs chart.
 """
 
 from __future__ import annotations
@@ -90,6 +91,32 @@ def train_and_score(
     }
 
 
+def pending(
+    models: list[str], seeds: int, epochs: dict[str, int], done: list[dict]
+) -> list[tuple[str, int]]:
+    """``(model, seed)`` pairs still to train: those with no run at the requested epochs in ``done``."""
+    finished = {(row["model"], int(row["seed"]), int(row["epochs"])) for row in done}
+    return [
+        (name, seed)
+        for seed in range(seeds)
+        for name in models
+        if (name, seed, epochs[name]) not in finished
+    ]
+
+
+def current_runs(runs: pd.DataFrame) -> list[dict]:
+    """The runs whose model still has the zoo's parameter count; a changed architecture is retrained."""
+    params = {
+        name: build_model(name, (28, 28, 1), 10).count_params() for name in runs["model"].unique()
+    }
+    changed = runs["params"] != runs["model"].map(params)
+    for name in runs.loc[changed, "model"].unique():
+        print(
+            f"Dropping the runs of {name}: its architecture changed ({params[name]:,} parameters now)"
+        )
+    return runs[~changed].to_dict("records")
+
+
 def summarise(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean and spread over seeds per model, wall time relative to the seed classifier, claims beside."""
     grouped = runs.groupby(["model", "source", "epochs", "params", "macs", "MFLOPs"], sort=False)
@@ -119,6 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seeds", type=int, default=1, help="train each model this many times")
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the runs already in the .runs.csv and train only the missing ones",
+    )
     parser.add_argument("--out", type=Path, default=IMAGES_DIR / "fashion_mnist_benchmark.csv")
     args = parser.parse_args(argv)
     epochs = {
@@ -131,17 +163,18 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"Fashion-MNIST {len(labels.split('train'))}/{len(y_test)}; {os.cpu_count()} CPUs, {platform.machine()}"
     )
-    rows = []
-    for seed in range(args.seeds):
-        for name in args.models:
-            rows.append(
-                train_and_score(name, epochs[name], seed, labels, x_test, y_test, args.batch_size)
-            )
-            pd.DataFrame(rows).to_csv(
-                args.out.with_suffix(".runs.csv"), index=False
-            )  # nothing lost if stopped
-    table = summarise(pd.DataFrame(rows))
+    runs_csv = args.out.with_suffix(".runs.csv")
+    rows = current_runs(pd.read_csv(runs_csv)) if args.resume and runs_csv.exists() else []
+    todo = pending(args.models, args.seeds, epochs, rows)
+    if rows:
+        print(f"Resuming {runs_csv}: {len(rows)} runs kept, {len(todo)} to go")
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    for name, seed in todo:
+        rows.append(
+            train_and_score(name, epochs[name], seed, labels, x_test, y_test, args.batch_size)
+        )
+        pd.DataFrame(rows).to_csv(runs_csv, index=False)  # nothing lost if stopped
+    table = summarise(pd.DataFrame(rows))
     table.to_csv(args.out, index=False)
     plots.accuracy_vs_flops(table, path=args.out.with_name("fashion_mnist_accuracy_vs_flops.png"))
     with pd.option_context("display.width", 250, "display.max_columns", None):

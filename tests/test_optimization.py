@@ -39,7 +39,7 @@ def zero_half_the_filters(model: keras.Model) -> None:
             layer.set_weights([kernel, bias + 0.01 * (np.arange(len(bias)) % 2 == 0)])
 
 
-@pytest.mark.parametrize("name", ["deepfashion_cnn", "baseline"])
+@pytest.mark.parametrize("name", ["deepfashion_cnn", "baseline", "ours_tiny"])
 def test_pruning_zero_filters_leaves_outputs_unchanged(name):
     shape = (40, 40, 3) if name == "deepfashion_cnn" else (28, 28, 1)
     model = build_model(name, shape, 5)
@@ -54,7 +54,17 @@ def test_pruning_zero_filters_leaves_outputs_unchanged(name):
 
 
 @pytest.mark.parametrize(
-    "name", ["baseline", "classifier", "deeper", "fashion_cnn", "deepfashion_cnn", "baseline_bn"]
+    "name",
+    [
+        "baseline",
+        "classifier",
+        "deeper",
+        "fashion_cnn",
+        "deepfashion_cnn",
+        "baseline_bn",
+        "ours_tiny",
+        "ours",
+    ],
 )
 def test_pruning_half_the_filters_cuts_flops_below_0_3(name):
     model = build_natural(name)

@@ -97,7 +97,7 @@ def test_series_failure_names_notebook_cell_and_error(tmp_path):
 
 
 def test_whole_series_runs_on_fashion_mnist_arrays(tmp_path, fashion_mnist_dir):
-    """Every notebook, on Fashion-MNIST-format idx files (generated), with a 28x28x1 model."""
+    """Every notebook, on Fashion-MNIST-format idx files (generated), with the profile's own model."""
     import pandas as pd
 
     run = run_series(
@@ -106,7 +106,7 @@ def test_whole_series_runs_on_fashion_mnist_arrays(tmp_path, fashion_mnist_dir):
             "dataset": "fashion_mnist",
             "data_dir": str(fashion_mnist_dir),
             "image_size": 28,
-            "model": "fashion_cnn",
+            "model": "ours_tiny",
             "epochs": 1,
             "batch_size": 32,
             "run_dir": tmp_path / "fm",
@@ -117,7 +117,7 @@ def test_whole_series_runs_on_fashion_mnist_arrays(tmp_path, fashion_mnist_dir):
     assert json.loads(run.training.read_text())["input_shape"] == [28, 28, 1]
     assert json.loads(run.metrics.read_text())["images"] == 60
     assert "LiteRT full int8" in set(pd.read_csv(run.optimization)["variant"])
-    assert "| fashion_cnn | 28x28x1 |" in run.summary.read_text()
+    assert "| ours_tiny | 28x28x1 |" in run.summary.read_text()
 
 
 def test_series_dead_kernel_names_notebook_and_kernel_log(tmp_path):

@@ -1,0 +1,78 @@
+"""The Fashion-MNIST benchmark's bookkeeping: what a resumed run keeps, retrains and reports."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from helpers.models import build_model
+
+BENCH = Path(__file__).resolve().parent.parent / "bench" / "fashion_mnist.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_fashion_mnist", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run(model, seed, epochs, params, accuracy=0.9, seconds=100.0):
+    return {
+        "model": model,
+        "source": "ours" if model.startswith("ours") else "seed",
+        "seed": seed,
+        "epochs": epochs,
+        "params": params,
+        "macs": 1,
+        "MFLOPs": 1.0,
+        "train_seconds": seconds,
+        "test_accuracy": accuracy,
+        "int8_accuracy": accuracy,
+        "int8_latency_ms": 0.1,
+    }
+
+
+def test_pending_skips_finished_runs_at_the_requested_epochs(bench):
+    epochs = {"ours_tiny": 30, "classifier": 30}
+    done = [run("ours_tiny", 0, 30, 1), run("classifier", 0, 20, 1)]
+    assert bench.pending(["ours_tiny", "classifier"], 2, epochs, done) == [
+        ("classifier", 0),  # done at 20 epochs, 30 asked
+        ("ours_tiny", 1),
+        ("classifier", 1),
+    ]
+
+
+def test_runs_of_a_changed_architecture_are_dropped(bench, capsys):
+    tiny = build_model("ours_tiny", (28, 28, 1), 10).count_params()
+    fashion = build_model("fashion_cnn", (28, 28, 1), 10).count_params()
+    runs = pd.DataFrame(
+        [
+            run("ours_tiny", 0, 30, tiny),
+            run("ours_tiny", 1, 30, tiny + 8),
+            run("fashion_cnn", 0, 5, fashion),
+        ]
+    )
+    kept = bench.current_runs(runs)
+    assert [(r["model"], r["seed"]) for r in kept] == [("ours_tiny", 0), ("fashion_cnn", 0)]
+    assert "Dropping the runs of ours_tiny" in capsys.readouterr().out
+
+
+def test_summary_averages_seeds_and_times_against_the_classifier(bench):
+    runs = pd.DataFrame(
+        [
+            run("classifier", 0, 30, 5, accuracy=0.92, seconds=200.0),
+            run("ours_tiny", 0, 30, 7, accuracy=0.93, seconds=100.0),
+            run("ours_tiny", 1, 30, 7, accuracy=0.95, seconds=300.0),
+        ]
+    )
+    table = bench.summarise(runs).set_index("model")
+    assert table.loc["ours_tiny", "test_accuracy"] == pytest.approx(0.94)
+    assert table.loc["ours_tiny", "seeds"] == 2
+    assert table.loc["ours_tiny", "accuracy_std"] == pytest.approx(0.0141, abs=1e-4)
+    assert table.loc["ours_tiny", "time_vs_classifier"] == pytest.approx(1.0)
+    assert table.loc["classifier", "claimed_accuracy"] == pytest.approx(0.925)
