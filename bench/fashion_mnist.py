@@ -10,7 +10,8 @@ augmentation. Each model trains for a fixed number of epochs on
 all 60,000 training images and is scored once on the 10,000 test images, then
 converted to full-integer int8 LiteRT and scored and timed again. Training
 wall time is reported relative to the seed ``classifier``'s, measured in the
-same run (a resumed run mixes processes: run it on an otherwise idle machine). Writes a CSV and the accuracy-against-FLOPs chart.
+same run (a resumed run mixes processes: run it on an otherwise idle machine).
+Writes a CSV and the accuracy-against-FLOPs chart.
 """
 
 from __future__ import annotations
