@@ -18,7 +18,7 @@ EXPECTED_PARAMS = [
     ("fashion_cnn", (28, 28, 1), 10, 1_475_530),
     # Write-up 003's baseline at 224x224 with its 17 classes ("2.9M").
     ("baseline_bn", (224, 224, 3), 17, 2_996_305),
-    # Our own residual BN family at widths 8 and 16.
+    # Our own pooled batch-norm CNN family: convs 24|48|64 + 128 units, 32|64|96,128 + 256 units.
     ("ours_tiny", (28, 28, 1), 10, 441_602),
     ("ours", (28, 28, 1), 10, 1_794_346),
     # keras.applications backbones (no top) + a 46-way head.
