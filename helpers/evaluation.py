@@ -12,7 +12,8 @@ import pandas as pd
 from sklearn.metrics import classification_report, confusion_matrix
 
 from helpers.data import LabelSet
-from helpers.paths import RunFiles, write_json
+from helpers import atomic
+from helpers.paths import RunFiles
 
 TOP_K = 5
 
@@ -22,17 +23,26 @@ def predict_split(
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Class probabilities for every row of ``split`` and a predictions table in the same order.
 
-    The table has ``path, true, predicted, confidence`` and ``top1..top5`` with
+    Images stream from disk in batches (never the whole split in memory). The
+    table has ``path, true, predicted, confidence`` and ``top1..top5`` with
     ``top1_p..top5_p``.
     """
-    from helpers.loading import tf_dataset
+    from helpers.loading import tf_batches
 
-    batches = tf_dataset(labels, split, image_size, batch_size, shuffle=False, cache=False)
-    probabilities = model.predict(batches, verbose=0)
+    batches = tf_batches(labels, split, image_size, batch_size, shuffle=False, cache="none")
+    probabilities = model.predict(batches.epoch(0), verbose=0)
     frame = labels.split(split)
     if len(probabilities) != len(frame):
         raise RuntimeError(f"{len(probabilities)} predictions for {len(frame)} rows of {split}")
     return predictions_table(frame, probabilities, labels.classes), probabilities
+
+
+def evaluate_split(
+    model, labels: LabelSet, split: str = "test", image_size: int = 256, batch_size: int = 32
+) -> tuple[pd.DataFrame, dict]:
+    """Predictions table and metrics (:func:`evaluate`) of one split."""
+    predictions, probabilities = predict_split(model, labels, split, image_size, batch_size)
+    return predictions, evaluate(predictions, probabilities, labels.classes)
 
 
 def predictions_table(
@@ -117,11 +127,11 @@ def report_table(metrics: dict) -> pd.DataFrame:
     return table.astype({"support": int}).round(3)
 
 
-def save_evaluation(run: RunFiles, predictions: pd.DataFrame, metrics: dict) -> None:
-    """``predictions.csv`` and ``metrics.json`` in the run folder."""
-    run.ensure()
-    predictions.to_csv(run.predictions, index=False)
-    write_json(run.metrics, metrics)
+def save_evaluation(files: RunFiles, predictions: pd.DataFrame, metrics: dict) -> None:
+    """``predictions.csv`` and ``metrics.json`` in the run folder (atomically)."""
+    files.ensure()
+    atomic.write_csv(files.predictions, predictions)
+    atomic.write_json(files.metrics, metrics)
 
 
 def confident_mistakes(predictions: pd.DataFrame, count: int = 12) -> pd.DataFrame:
@@ -162,20 +172,3 @@ def grad_cam(
     cam = tf.nn.relu(tf.reduce_sum(weights * features, axis=-1))[0]
     cam = cam / (tf.reduce_max(cam) + 1e-8)
     return tf.image.resize(cam[..., None], image.shape[:2]).numpy()[..., 0]
-
-
-def run_evaluation(
-    cfg, labels: LabelSet, model, rebuild: bool = False
-) -> tuple[pd.DataFrame, dict]:
-    """The run's predictions and metrics: read what 06_evaluation saved, or compute and save them."""
-    from helpers.paths import read_json
-
-    run = cfg.run
-    if not rebuild and run.predictions.exists() and run.metrics.exists():
-        return pd.read_csv(run.predictions, keep_default_na=False), read_json(run.metrics)
-    predictions, probabilities = predict_split(
-        model, labels, "test", cfg.image_size, cfg.batch_size
-    )
-    metrics = evaluate(predictions, probabilities, labels.classes)
-    save_evaluation(run, predictions, metrics)
-    return predictions, metrics

@@ -9,14 +9,14 @@ prints the report of skipped files and label disagreements.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
 import pandas as pd
 
-from helpers.config import RunConfig
 from helpers.data import LabelSet, label_dataset, summarize_report
-from helpers.data.sample import ensure_sample
+from helpers.settings import Settings
 
 
 def cap_images(labels: LabelSet, max_images: int | None, seed: int = 0) -> LabelSet:
@@ -29,26 +29,21 @@ def cap_images(labels: LabelSet, max_images: int | None, seed: int = 0) -> Label
     )
     table = table.sort_index()
     classes = [c for c in labels.classes if c in set(table["label"])]
-    return LabelSet(table, classes, labels.report, labels.root, labels.dataset)
+    return dataclasses.replace(labels, table=table, classes=classes)
 
 
-def build_labels(cfg: RunConfig) -> LabelSet:
-    """The labels of a run's dataset, writing the embedded sample first when needed."""
-    if cfg.dataset == "sample":
-        ensure_sample(cfg.data_dir, cfg.sample_images, seed=0)
-        labels = label_dataset("deepfashion", cfg.data_dir)
-    else:
-        labels = label_dataset(cfg.dataset, cfg.data_dir)
-    return cap_images(labels, cfg.max_images, cfg.seed)
+def build_labels(settings: Settings) -> LabelSet:
+    """The labels of a run's dataset with its adapter options, capped at ``max_images``.
 
+    The adapter's grouped split keeps its own seed (0), so changing the run's
+    seed never moves an image to another split.
+    """
+    from helpers.data.registry import dataset_kind
 
-def run_labels(cfg: RunConfig, rebuild: bool = False) -> LabelSet:
-    """The run folder's labels: read them if 01_labels wrote them, else build and save them."""
-    if not rebuild and cfg.run.labels.exists():
-        return LabelSet.load(cfg.run)
-    labels = build_labels(cfg)
-    labels.save(cfg.run)
-    return labels
+    kind = dataset_kind(settings.dataset)
+    options = {name: settings[name] for name in kind.options}
+    labels = label_dataset(settings.dataset, settings.data_dir, **options)
+    return cap_images(labels, settings.max_images, settings.seed)
 
 
 def format_report(report: pd.DataFrame, limit: int = 20) -> str:

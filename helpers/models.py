@@ -14,10 +14,8 @@ ImageNet preprocessing as a layer, so saved models need no outside code but this
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from pathlib import Path
 
 import keras
 from keras import layers
@@ -59,7 +57,7 @@ def baseline(input_shape, num_classes, dropout: float = 0.0, name: str = "baseli
     x = layers.Dense(1024, activation="relu")(x)
     if dropout:
         x = layers.Dropout(dropout)(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="output_layer")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="output_layer", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -87,7 +85,7 @@ def deeper(input_shape, num_classes, weight_decay: float = 1e-4) -> keras.Model:
     for units in (1024, 512):
         x = layers.Dense(units, activation="relu", kernel_regularizer=reg)(x)
         x = layers.Dropout(0.5)(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="output_layer")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="output_layer", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="deeper")
 
 
@@ -100,7 +98,7 @@ def deepfashion_cnn(input_shape, num_classes) -> keras.Model:
         x = layers.Conv2D(filters, 3, activation="relu")(x)
         x = layers.MaxPooling2D(2)(x)
     x = layers.Flatten()(x)
-    outputs = layers.Dense(num_classes, activation="softmax")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="deepfashion_cnn")
 
 
@@ -118,7 +116,7 @@ def fashion_cnn(input_shape, num_classes) -> keras.Model:
     x = layers.Dense(600)(x)
     x = layers.Dropout(0.25)(x)
     x = layers.Dense(120)(x)
-    outputs = layers.Dense(num_classes, activation="softmax")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="fashion_cnn")
 
 
@@ -133,7 +131,7 @@ def baseline_bn(input_shape, num_classes, filters=(128, 128, 64), units: int = 6
         x = layers.MaxPooling2D(2)(x)
     x = layers.Flatten()(x)
     x = layers.Dense(units, activation="relu")(x)
-    outputs = layers.Dense(num_classes, activation="softmax")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="baseline_bn")
 
 
@@ -169,7 +167,7 @@ def ours_family(
     x = layers.Dropout(dropout, name="dropout1")(x)
     x = layers.Dense(units, activation="relu", name="dense")(x)
     x = layers.Dropout(dropout, name="dropout2")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="predictions", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -260,7 +258,7 @@ def backbone_classifier(
         for layer in backbone.layers:
             layer.trainable = fine_tune
     x = layers.Dropout(dropout)(backbone.output)
-    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="predictions", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -286,6 +284,31 @@ NATURAL_INPUTS: dict[str, tuple[tuple[int, int, int], int]] = {
     "vgg16": ((224, 224, 3), 46),
     "densenet121": ((224, 224, 3), 46),
 }
+
+
+def build_untrained(name: str, input_shape, num_classes: int) -> keras.Model:
+    """A zoo model with initial weights (backbones without downloading ImageNet weights)."""
+    return build_model(name, input_shape, num_classes, **({"weights": None} if name in BACKBONES else {}))
+
+
+def load_model(path: Path) -> keras.Model:
+    """A saved ``.keras`` model, or a ModelFileError naming the file and the problem."""
+    import zipfile
+
+    from helpers.errors import ModelFileError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(path, "no such model file")
+    if path.suffix != ".keras":
+        raise ModelFileError(path, f"not a .keras model file (suffix {path.suffix or 'none'})")
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(path, "not a Keras model: a .keras file is a zip archive and this is not one (torn or mislabelled?)")
+    try:
+        return keras.models.load_model(path)
+    except Exception as err:  # Keras raises many types for a bad archive or an unknown layer
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelFileError(path, f"cannot load it as a Keras model ({first})") from None
 
 
 def build_natural(name: str, **options) -> keras.Model:

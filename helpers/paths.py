@@ -1,17 +1,35 @@
-"""Where things live: the project folders and the fixed artifact names of a run folder.
+"""Where things live: the project folders and the fixed file names of a run folder.
 
-Every notebook reads and writes run artifacts through :class:`RunFiles`, so the
-names are defined once here instead of as string literals across notebooks.
+Every notebook, command and benchmark reads and writes run artifacts through
+:class:`RunFiles` (``run.files`` of a :class:`helpers.run.Run`), so each name is
+defined once, here, checkpoints included.
+
+The project folder is ``$CLOTHING_HOME`` when set, else this checkout (the
+package installed editable, as ``make setup`` does), else the current folder:
+runs and data never land inside site-packages.
 """
 
 from __future__ import annotations
 
-import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from helpers.atomic import read_json, write_json  # noqa: F401  (re-exported for older callers)
+
+
+def project_root() -> Path:
+    """``$CLOTHING_HOME``, else the checkout holding this package, else the working folder."""
+    if os.environ.get("CLOTHING_HOME"):
+        return Path(os.environ["CLOTHING_HOME"]).expanduser().absolute()
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "notebooks").is_dir() and (checkout / "pyproject.toml").is_file():
+        return checkout
+    cwd = Path.cwd()
+    return cwd.parent if cwd.name == "notebooks" else cwd
+
+
+PROJECT_ROOT = project_root()
 DATA_DIR = PROJECT_ROOT / "data"
 RUNS_DIR = PROJECT_ROOT / "runs"
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
@@ -20,7 +38,7 @@ IMAGES_DIR = PROJECT_ROOT / "images"
 
 @dataclass(frozen=True)
 class RunFiles:
-    """The artifacts of one run folder, ``runs/<name>/``, under fixed names."""
+    """The files of one run folder, ``runs/<name>/``, under fixed names."""
 
     root: Path
 
@@ -31,6 +49,11 @@ class RunFiles:
         """Create the run folder and its ``figures/`` subfolder; return self."""
         self.figures.mkdir(parents=True, exist_ok=True)
         return self
+
+    @property
+    def record(self) -> Path:
+        """``run.json``: the run's settings and what each artifact was made with."""
+        return self.root / "run.json"
 
     # Labels (01)
     @property
@@ -50,7 +73,13 @@ class RunFiles:
         """Which dataset and data folder the labels table's paths are relative to."""
         return self.root / "dataset.json"
 
-    # Training (03) and later notebooks
+    # Loading (02)
+    @property
+    def throughput(self) -> Path:
+        """Images per second of the loaders (02_loading)."""
+        return self.root / "loading_throughput.csv"
+
+    # Training (03)
     @property
     def model(self) -> Path:
         return self.root / "model.keras"
@@ -61,17 +90,31 @@ class RunFiles:
 
     @property
     def training(self) -> Path:
-        """What 03_training measured: model, epochs, best epoch, test scores, wall time."""
+        """What training measured: model, epochs, best epoch, test scores, wall time."""
         return self.root / "training.json"
 
     @property
-    def loading(self) -> Path:
-        """Images per second of both loaders (02_loading)."""
-        return self.root / "loading_throughput.csv"
+    def checkpoints(self) -> Path:
+        """Training state of an unfinished fit: resumed by the next one with the same settings."""
+        return self.root / "checkpoints"
 
     @property
+    def training_state(self) -> Path:
+        """Weights, optimizer, random-number and early-stopping state after the last finished epoch."""
+        return self.checkpoints / "state.npz"
+
+    @property
+    def training_progress(self) -> Path:
+        """The epoch count, early-stopping state and settings of ``training_state``."""
+        return self.checkpoints / "state.json"
+
+    @property
+    def best_weights(self) -> Path:
+        return self.checkpoints / "best.weights.h5"
+
+    # Receptive fields and costs (04, 05)
+    @property
     def receptive_field(self) -> Path:
-        """Per-layer receptive field of the run's model (04)."""
         return self.root / "receptive_field.csv"
 
     @property
@@ -89,6 +132,7 @@ class RunFiles:
         """Every zoo model at its natural input size (05)."""
         return self.root / "zoo_costs.csv"
 
+    # Evaluation (06)
     @property
     def metrics(self) -> Path:
         return self.root / "metrics.json"
@@ -98,22 +142,11 @@ class RunFiles:
         return self.root / "predictions.csv"
 
     @property
-    def summary(self) -> Path:
-        return self.root / "summary.md"
+    def explanations(self) -> Path:
+        """Class-activation maps' sanity numbers (06)."""
+        return self.root / "explanations.csv"
 
-    @property
-    def figures(self) -> Path:
-        return self.root / "figures"
-
-    @property
-    def executed(self) -> Path:
-        """Executed copies of the notebooks (written by the series runner)."""
-        return self.root / "notebooks"
-
-    def figure(self, name: str) -> Path:
-        """Path of a figure: ``figures/<name>.png``."""
-        return self.figures / f"{name}.png"
-
+    # Optimisation (07)
     @property
     def optimization(self) -> Path:
         """The optimisation comparison table (07)."""
@@ -124,22 +157,23 @@ class RunFiles:
         return self.root / f"model_{kind}.keras"
 
     def tflite(self, variant: str) -> Path:
-        """Path of an optimised model: ``model_<variant>.tflite``."""
-        return self.root / f"model_{variant}.tflite"
+        """An optimised LiteRT model: ``model_<variant>.tflite`` (spaces become ``_``)."""
+        return self.root / f"model_{variant.replace(' ', '_')}.tflite"
 
+    # Summary and figures
+    @property
+    def summary(self) -> Path:
+        return self.root / "summary.md"
 
-def write_json(path: Path, data: Any) -> Path:
-    """Write ``data`` as indented JSON, creating parent folders."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    return path
+    @property
+    def figures(self) -> Path:
+        return self.root / "figures"
 
+    def figure(self, name: str) -> Path:
+        """Path of a figure: ``figures/<name>.png``."""
+        return self.figures / f"{name}.png"
 
-def read_json(path: Path) -> Any:
-    """Read JSON, naming the file if it is missing or malformed."""
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: not found") from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    @property
+    def executed(self) -> Path:
+        """Executed copies of the notebooks (written by the series runner)."""
+        return self.root / "notebooks"

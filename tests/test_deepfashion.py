@@ -23,6 +23,7 @@ from fixtures import (
 
 from helpers.data.deepfashion import AnnotationError, folder_label, label_deepfashion
 from helpers.data.splits import groups_in_several_splits
+from helpers.errors import InputError
 
 
 @pytest.mark.parametrize(
@@ -170,5 +171,5 @@ def test_unreadable_count_line_refuses_the_file_by_name(deepfashion_tree):
 
 
 def test_missing_img_folder_names_the_folder(tmp_path):
-    with pytest.raises(FileNotFoundError, match=str(tmp_path)):
+    with pytest.raises(InputError, match=str(tmp_path)):
         label_deepfashion(tmp_path)

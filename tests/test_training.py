@@ -1,28 +1,18 @@
-"""Training: checkpoints, history, class weights passed to fit, and resume after an interruption."""
+"""Training: the loop's early stopping, exact resume after an interruption, class weights, stale state."""
 
 from __future__ import annotations
+
+import json
 
 import keras
 import numpy as np
 import pandas as pd
 import pytest
 
+from helpers.data.fashion_mnist import fashion_mnist_labels
+from helpers.loading import Augment, tf_batches
 from helpers.paths import RunFiles
-from helpers.training import TrainingFiles, compile_model, fit_model, load_run_model, set_seeds
-
-
-def tiny_model() -> keras.Model:
-    inputs = keras.Input((8, 8, 1))
-    x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
-    x = keras.layers.Flatten()(x)
-    return compile_model(keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x)))
-
-
-def tiny_data(n=64, seed=0):
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n)
-    x = rng.normal(0, 0.3, (n, 8, 8, 1)).astype("float32") + y[:, None, None, None]
-    return x, keras.utils.to_categorical(y, 2)
+from helpers.training import Trainer, load_run_model, set_seeds
 
 
 class Interrupt(Exception):
@@ -30,6 +20,8 @@ class Interrupt(Exception):
 
 
 class InterruptAfter(keras.callbacks.Callback):
+    """Raises at the end of one epoch, as a SIGINT or a killed kernel would stop a fit."""
+
     def __init__(self, epoch):
         super().__init__()
         self.epoch = epoch
@@ -48,82 +40,119 @@ class EpochRecorder(keras.callbacks.Callback):
         self.epochs.append(epoch)
 
 
-def test_fit_writes_model_history_and_best_checkpoint(tmp_path):
-    set_seeds(0)
-    x, y = tiny_data()
-    run = RunFiles(tmp_path / "run")
-    history = fit_model(tiny_model(), (x, y), (x, y), run, epochs=3, verbose=0)
-    assert run.model.exists() and TrainingFiles(run).best_weights.exists()
-    assert history["epoch"].tolist() == [0, 1, 2]
-    assert {"loss", "val_loss", "accuracy", "val_accuracy"} <= set(history.columns)
-    assert not TrainingFiles(run).resuming()
-    model = load_run_model(run)
-    assert model.predict(x[:2], verbose=0).shape == (2, 2)
+def tiny_model(seed=0) -> keras.Model:
+    """A small CNN with dropout, so the dropout generator's state must survive a resume too."""
+    set_seeds(seed)
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Conv2D(4, 3, strides=2, activation="relu")(inputs)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dropout(0.3)(x)
+    return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
 
 
-def test_interrupted_fit_resumes_where_it_stopped(tmp_path):
-    set_seeds(0)
-    x, y = tiny_data()
-    run = RunFiles(tmp_path / "run")
-    with pytest.raises(Interrupt):
-        fit_model(
-            tiny_model(),
-            (x, y),
-            (x, y),
-            run,
-            epochs=5,
-            patience=10,
-            verbose=0,
-            extra_callbacks=[InterruptAfter(1)],
-        )
-    files = TrainingFiles(run)
-    assert files.resuming()
-    assert pd.read_csv(run.history)["epoch"].tolist() == [0, 1]
-    recorder = EpochRecorder()
-    history = fit_model(
-        tiny_model(),
-        (x, y),
-        (x, y),
-        run,
-        epochs=5,
-        patience=10,
-        verbose=0,
-        extra_callbacks=[recorder],
-    )
-    assert recorder.epochs == [2, 3, 4]  # epochs 0 and 1 were not trained again
-    assert history["epoch"].tolist() == [0, 1, 2, 3, 4]
-    assert not files.resuming()
+@pytest.fixture
+def batches(fashion_mnist_dir):
+    labels = fashion_mnist_labels(fashion_mnist_dir)
+    return {
+        split: tf_batches(labels, split, 28, batch_size=32, seed=5)
+        for split in ("train", "val", "test")
+    }
 
 
-def test_class_weights_reach_fit(tmp_path, monkeypatch):
+def trainer(model, augment=None, **options) -> Trainer:
+    return Trainer(model, keras.optimizers.Adam(3e-3), augment=augment, seed=1, **options)
+
+
+def fit(files, batches, epochs=6, patience=10, callbacks=(), augment=None):
     model = tiny_model()
-    seen = {}
-    original = model.fit
+    history = trainer(model, augment).fit(
+        batches["train"], batches["val"], epochs, files, key={"run": "a"}, patience=patience,
+        verbose=0, callbacks=callbacks,
+    )  # fmt: skip
+    return model, history
 
-    def spy(*args, **kwargs):
-        seen.update(kwargs)
-        return original(*args, **kwargs)
 
-    monkeypatch.setattr(model, "fit", spy)
-    x, y = tiny_data()
-    fit_model(
-        model,
-        (x, y),
-        (x, y),
-        RunFiles(tmp_path / "run"),
-        epochs=1,
-        class_weight={0: 3.0, 1: 0.5},
-        verbose=0,
+def test_epoch_order_depends_only_on_seed_and_epoch(batches):
+    first = np.concatenate([y.numpy().argmax(1) for _, y in batches["train"].epoch(3)])
+    again = np.concatenate([y.numpy().argmax(1) for _, y in batches["train"].epoch(3)])
+    other = np.concatenate([y.numpy().argmax(1) for _, y in batches["train"].epoch(4)])
+    assert first.tolist() == again.tolist() and first.tolist() != other.tolist()
+    ordered = np.concatenate([y.numpy().argmax(1) for _, y in batches["test"].epoch(7)])
+    assert ordered[:3].tolist() == [0, 1, 2]  # evaluation keeps table order
+
+
+def test_interrupted_fit_resumes_to_the_same_weights_history_and_best_epoch(tmp_path, batches):
+    augment = Augment(horizontal_flip=True, shift=0.1)
+    whole_files = RunFiles(tmp_path / "whole")
+    whole, whole_history = fit(whole_files, batches, augment=augment)
+
+    files = RunFiles(tmp_path / "resumed")
+    with pytest.raises(Interrupt):
+        fit(files, batches, callbacks=[InterruptAfter(2)], augment=augment)
+    assert files.training_state.exists()
+    recorder = EpochRecorder()
+    resumed, history = fit(files, batches, callbacks=[recorder], augment=augment)
+
+    assert recorder.epochs == [3, 4, 5]  # epochs 0-2 were not trained again
+    columns = [c for c in history.columns if c != "seconds"]
+    pd.testing.assert_frame_equal(history[columns], whole_history[columns])
+    for a, b in zip(resumed.get_weights(), whole.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)  # bit for bit: the best weights, restored
+    saved = json.loads(bytes(np.load(files.training_state)["progress"]).decode())
+    assert saved["best_epoch"] == int(whole_history["val_loss"].idxmin())
+
+
+def test_early_stopping_keeps_its_patience_across_a_resume(tmp_path, fashion_mnist_dir):
+    """Stopped at the same epoch whether or not the fit was interrupted (patience 1)."""
+    labels = fashion_mnist_labels(fashion_mnist_dir)
+    val = labels.table["split"] == "val"  # shuffled validation labels: val_loss soon rises
+    labels.table.loc[val, "label"] = labels.table.loc[val, "label"].sample(frac=1, random_state=0).to_numpy()
+    batches = {split: tf_batches(labels, split, 28, batch_size=32, seed=5) for split in ("train", "val")}
+    files = RunFiles(tmp_path / "a")
+    _, whole = fit(files, batches, epochs=30, patience=1)
+    assert len(whole) < 30  # it did stop early
+    files_b = RunFiles(tmp_path / "b")
+    with pytest.raises(Interrupt):
+        fit(files_b, batches, epochs=30, patience=1, callbacks=[InterruptAfter(len(whole) - 2)])
+    _, resumed = fit(files_b, batches, epochs=30, patience=1)
+    assert resumed["epoch"].tolist() == whole["epoch"].tolist()
+
+
+def test_state_from_other_settings_is_discarded_with_one_line(tmp_path, batches):
+    files = RunFiles(tmp_path / "run")
+    with pytest.raises(Interrupt):
+        fit(files, batches, callbacks=[InterruptAfter(0)])
+    lines = []
+    model = tiny_model()
+    history = trainer(model).fit(
+        batches["train"], batches["val"], 2, files, key={"run": "b"}, verbose=0, log=lines.append
     )
-    assert seen["class_weight"] == {0: 3.0, 1: 0.5}
+    assert history["epoch"].tolist() == [0, 1]
+    assert lines == ["Discarding the checkpoint of an unfinished fit made with run='a' (now 'b')"]
 
 
-def test_fresh_fit_starts_a_new_history(tmp_path):
-    x, y = tiny_data()
-    run = RunFiles(tmp_path / "run")
-    fit_model(tiny_model(), (x, y), (x, y), run, epochs=2, verbose=0)
-    history = fit_model(tiny_model(), (x, y), (x, y), run, epochs=1, verbose=0)
-    assert history["epoch"].tolist() == [0]
+def test_state_of_another_architecture_is_discarded(tmp_path, batches):
+    files = RunFiles(tmp_path / "run")
+    with pytest.raises(Interrupt):
+        fit(files, batches, callbacks=[InterruptAfter(0)])
+    inputs = keras.Input((28, 28, 1))
+    other = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(inputs)))
+    lines = []
+    trainer(other).fit(batches["train"], batches["val"], 1, files, key={"run": "a"}, verbose=0, log=lines.append)
+    assert len(lines) == 1 and lines[0].startswith("Discarding an unreadable or mismatched checkpoint")
+
+
+def test_class_weights_change_the_loss(batches):
+    plain = trainer(tiny_model())
+    heavy = trainer(tiny_model(), class_weight={i: 5.0 for i in range(10)})
+    a = plain.train_epoch(batches["train"], 0)["loss"]
+    b = heavy.train_epoch(batches["train"], 0)["loss"]
+    assert b == pytest.approx(5 * a, rel=1e-4)  # same first epoch, every example weighted 5
+
+
+def test_evaluate_counts_every_image(batches):
+    logs = trainer(tiny_model()).evaluate(batches["test"])
+    assert set(logs) == {"loss", "accuracy", "top3"} and 0 <= logs["accuracy"] <= 1
 
 
 def test_missing_model_names_the_file(tmp_path):

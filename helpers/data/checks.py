@@ -1,31 +1,22 @@
-"""File checks shared by the adapters: what is not an image, what is broken, what needs converting."""
+"""File checks shared by the adapters: the labeler keeps exactly what training can read.
+
+Every file is opened through :mod:`helpers.images`, the reader the loaders,
+``predict``, the figures and the explorer use: its header is read first (format,
+mode, claimed size: a decompression bomb is refused before anything is
+decoded), then the whole file is decoded as tf.data would decode it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
+from helpers import images
 from helpers.data.labelset import Report
-
-# Modes PIL decodes that are not plain RGB: loaders convert them, the report says so.
-CONVERTED_MODES = {
-    "L": "grayscale",
-    "LA": "grayscale with alpha",
-    "1": "black and white",
-    "P": "palette",
-    "PA": "palette with alpha",
-    "RGBA": "RGBA",
-    "CMYK": "CMYK",
-    "I": "32-bit grayscale",
-    "I;16": "16-bit grayscale",
-    "F": "float grayscale",
-    "YCbCr": "YCbCr",
-}
+from helpers.errors import ImageError
 
 
 @dataclass(frozen=True)
@@ -43,55 +34,92 @@ def is_hidden(path: Path) -> bool:
 
 
 def check_image(path: Path) -> ImageCheck:
-    """Decode ``path`` cheaply (JPEG draft mode) and say whether it is a usable image.
-
-    Draft mode decodes a reduced-size image but still reads every byte of the
-    entropy-coded data, so truncated and corrupt files fail here.
-    """
+    """Whether ``path`` is an image every loader reads the same way; why not, or what is converted."""
+    checked = _header_check(path)
+    if checked is not None and checked.problem:
+        return checked
     try:
-        size = path.stat().st_size
+        images.read_image(path)
+    except ImageError as err:
+        return ImageCheck("corrupt-image", err.problem)
     except OSError as err:
-        return ImageCheck("unreadable", str(err))
-    if size == 0:
-        return ImageCheck("empty-file", "zero bytes")
-    try:
-        with Image.open(path) as img:
-            mode, fmt = img.mode, img.format
-            img.draft("RGB", (64, 64))
-            img.load()
-    except UnidentifiedImageError:
-        return ImageCheck("not-an-image", "not a format PIL can identify")
-    except (OSError, SyntaxError, ValueError) as err:
-        return ImageCheck("corrupt-image", f"cannot decode: {err}")
-    if mode in CONVERTED_MODES:
-        return ImageCheck(note=f"{CONVERTED_MODES[mode]} {fmt}: converted to RGB when loaded")
-    if mode != "RGB":
-        return ImageCheck("unsupported-mode", f"image mode {mode!r}")
-    return ImageCheck()
+        return ImageCheck("unreadable", err.strerror or str(err))
+    return checked or ImageCheck()
 
 
 def check_images(
     paths: Iterable[Path], report: Report, root: Path, desc: str = "checking images"
 ) -> list[bool]:
-    """Check many images in parallel; record problems and notes; return which are usable.
+    """Check many images; record problems and notes; return which are usable.
 
-    Report paths are written relative to ``root``. PIL releases the GIL while
-    decoding, so threads give a real speed-up on a 289k-image tree.
+    Headers are read with PIL (cheap), then every candidate is decoded in one
+    parallel tf.data pass, exactly as training will decode it; only the files
+    that fail are opened again, one by one, to name their problem. Report paths
+    are written relative to ``root``.
     """
     paths = list(paths)
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(
-            tqdm(pool.map(check_image, paths), total=len(paths), desc=desc, leave=False)
-        )
+    results: list[ImageCheck | None] = []
+    for path in tqdm(paths, desc=f"{desc}: headers", leave=False, mininterval=2):
+        results.append(_header_check(path))
+    candidates = [i for i, result in enumerate(results) if result is None or not result.problem]
+    decoded = _decodable([paths[i] for i in candidates], desc)
+    for position, index in enumerate(candidates):
+        if position not in decoded:
+            results[index] = check_image(paths[index])  # names the problem
     usable = []
     for path, result in zip(paths, results, strict=True):
         rel = relative(path, root)
-        if result.problem:
+        if result is not None and result.problem:
             report.skip(rel, result.problem, result.detail)
-        elif result.note:
+        elif result is not None and result.note:
             report.keep(rel, "converted-to-rgb", result.note)
-        usable.append(result.problem is None)
+        usable.append(result is None or result.problem is None)
     return usable
+
+
+def _header_check(path: Path) -> ImageCheck | None:
+    """The header part of :func:`check_image`: a problem, a note, or None (plain RGB so far)."""
+    try:
+        if path.stat().st_size == 0:
+            return ImageCheck("empty-file", "zero bytes")
+        header = images.read_header(path)
+    except OSError as err:
+        return ImageCheck("unreadable", err.strerror or str(err))
+    except ImageError as err:
+        issue = "not-an-image" if err.problem.startswith("not an image") else "unreadable"
+        return ImageCheck(issue, err.problem)
+    refusal = images.refusal(header)
+    if refusal:
+        return ImageCheck("too-large" if refusal.startswith("claims") else "unsupported-format", refusal)
+    if header.mode in images.CONVERTED_MODES:
+        return ImageCheck(
+            note=f"{images.CONVERTED_MODES[header.mode]} {header.format}: converted to RGB when loaded"
+        )
+    return None
+
+
+def _decodable(paths: list[Path], desc: str) -> set[int]:
+    """Positions in ``paths`` that decode through :func:`helpers.images.decode` (one tf.data pass)."""
+    if not paths:
+        return set()
+    import tensorflow as tf
+
+    def attempt(position, path):
+        image = images.decode(tf.io.read_file(path))
+        return position, tf.shape(image)[0]
+
+    dataset = (
+        tf.data.Dataset.from_tensor_slices((list(range(len(paths))), [str(p) for p in paths]))
+        .map(attempt, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+        .ignore_errors()
+        .batch(256)
+    )
+    decoded: set[int] = set()
+    with tqdm(total=len(paths), desc=f"{desc}: decoding", leave=False, mininterval=2) as bar:
+        for positions, _ in dataset.as_numpy_iterator():
+            decoded.update(positions.tolist())
+            bar.update(len(positions))
+    return decoded
 
 
 def relative(path: Path, root: Path) -> str:

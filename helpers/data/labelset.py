@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from helpers.paths import RunFiles, read_json, write_json
+from helpers import atomic
+from helpers.atomic import read_json
+from helpers.paths import RunFiles
 
 TABLE_COLUMNS = ["path", "label", "split"]
 REPORT_COLUMNS = ["path", "issue", "detail", "action"]
@@ -47,6 +49,7 @@ class LabelSet:
     report: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REPORT_COLUMNS))
     root: Path | None = None
     dataset: str = ""
+    notes: list[str] = field(default_factory=list)  # what the adapter found, in plain words
 
     def __post_init__(self) -> None:
         missing = set(TABLE_COLUMNS) - set(self.table.columns)
@@ -59,6 +62,13 @@ class LabelSet:
         bad_splits = set(self.table["split"]) - set(SPLITS)
         if bad_splits:
             raise ValueError(f"unknown splits {sorted(bad_splits)}; expected {SPLITS}")
+
+    @property
+    def kind(self):
+        """The :class:`~helpers.data.registry.DatasetKind` that knows how to read these images."""
+        from helpers.data.registry import dataset_kind
+
+        return dataset_kind(self.dataset or "deepfashion")  # a bare table: image files
 
     def split(self, name: str) -> pd.DataFrame:
         """Rows of one split (``train``, ``val`` or ``test``)."""
@@ -78,12 +88,15 @@ class LabelSet:
         return self.table["path"].map(lambda p: str(Path(self.root) / p))
 
     def save(self, run: RunFiles) -> None:
-        """Write the table, classes, report and data-folder record into a run folder."""
+        """Write the table, classes, report and data-folder record into a run folder (atomically)."""
         run.ensure()
-        self.table.to_csv(run.labels, index=False)
-        self.report.to_csv(run.label_report, index=False)
-        write_json(run.classes, self.classes)
-        write_json(run.dataset, {"dataset": self.dataset, "data_dir": str(self.root or "")})
+        atomic.write_csv(run.labels, self.table)
+        atomic.write_csv(run.label_report, self.report)
+        atomic.write_json(run.classes, self.classes)
+        atomic.write_json(
+            run.dataset,
+            {"dataset": self.dataset, "data_dir": str(self.root or ""), "notes": self.notes},
+        )
 
     @classmethod
     def load(cls, run: RunFiles) -> LabelSet:
@@ -103,6 +116,7 @@ class LabelSet:
             report=report,
             root=Path(info["data_dir"]) if info.get("data_dir") else None,
             dataset=info.get("dataset", ""),
+            notes=info.get("notes", []),
         )
 
 

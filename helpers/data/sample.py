@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from helpers.data.deepfashion import CATEGORY_CLOTH, CATEGORY_IMG, EVAL_PARTITION, OFFICIAL_CATEGORIES
 from helpers.data.fashion_mnist import CLASSES, load_fashion_mnist
+from helpers.data.labelset import LabelSet
 from helpers.data.splits import grouped_split
 
 # Fashion-MNIST class index -> DeepFashion category (a hyphenated one included on purpose).
@@ -54,7 +55,7 @@ def product_folder_names(categories: Sequence[str], rng: np.random.Generator) ->
     return names
 
 
-def _padded(rows: Sequence[tuple[str, str]], header: str) -> str:
+def list_file_text(rows: Sequence[tuple[str, str]], header: str) -> str:
     """A DeepFashion list file: count line, header, left-justified first column."""
     width = max([len(a) for a, _ in rows] + [len(header.split()[0])]) + 8
     lines = [str(len(rows)), header, *(f"{a:<{width}}{b}" for a, b in rows)]
@@ -97,14 +98,14 @@ def write_sample(
     splits = grouped_split([f for *_, f in listed], [c for _, c, _ in listed], SAMPLE_FRACTIONS, seed)
     (staging / "Anno").mkdir()
     (staging / "Eval").mkdir()
-    (staging / CATEGORY_CLOTH).write_text(
-        _padded([(n, str(t)) for n, t in OFFICIAL_CATEGORIES], "category_name  category_type")
+    (staging / "Anno" / CATEGORY_CLOTH).write_text(
+        list_file_text([(n, str(t)) for n, t in OFFICIAL_CATEGORIES], "category_name  category_type")
     )
-    (staging / CATEGORY_IMG).write_text(
-        _padded([(p, str(category_id[c])) for p, c, _ in listed], "image_name  category_label")
+    (staging / "Anno" / CATEGORY_IMG).write_text(
+        list_file_text([(p, str(category_id[c])) for p, c, _ in listed], "image_name  category_label")
     )
     (staging / EVAL_PARTITION).write_text(
-        _padded([(p, s) for (p, _, _), s in zip(listed, splits, strict=True)], "image_name  evaluation_status")
+        list_file_text([(p, s) for (p, _, _), s in zip(listed, splits, strict=True)], "image_name  evaluation_status")
     )
     marker = {"images": images, "seed": seed, "source": "Fashion-MNIST train split",
               "classes": {CLASSES[c]: CATEGORY_OF_CLASS[c] for c in sorted(CATEGORY_OF_CLASS)},
@@ -148,6 +149,25 @@ def ensure_sample(out_dir: Path, images: int, seed: int = 0, fashion_mnist_dir: 
         if info.get("images") == images and info.get("seed") == seed:
             return Path(out_dir)
     return write_sample(out_dir, images, seed, fashion_mnist_dir)
+
+
+def sample_dir(images: int) -> Path:
+    """Where the embedded sample of ``images`` images is written."""
+    from helpers.paths import DATA_DIR
+
+    return DATA_DIR / f"deepfashion-sample-{images}"
+
+
+def label_sample(
+    data_dir: Path | None = None, sample_images: int = 3000, **options
+) -> LabelSet:
+    """The embedded sample's labels: written first (once per size) when ``data_dir`` lacks it."""
+    from helpers.data.deepfashion import label_deepfashion
+
+    folder = ensure_sample(Path(data_dir) if data_dir else sample_dir(sample_images), sample_images)
+    labels = label_deepfashion(folder, **options)
+    labels.dataset = "sample"
+    return labels
 
 
 def tree_digest(folder: Path) -> str:

@@ -1,0 +1,178 @@
+"""The datasets the series knows, each owning what differs between them.
+
+Downstream code never asks a dataset's name: it asks ``labels.kind`` (a
+:class:`DatasetKind`) for the images' channels, how to read one item, the items
+of a table for tf.data, and the product a row belongs to. Files (DeepFashion,
+the sample, the Kaggle sets) are paths relative to the data folder, read by
+:mod:`helpers.images`; Fashion-MNIST's items are rows of its idx arrays
+(``<idx file>#<index>`` in the table).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from helpers import images
+
+if TYPE_CHECKING:
+    from helpers.data.labelset import LabelSet
+
+
+class FileImages:
+    """Items are image files under the data folder."""
+
+    channels = 3
+    in_memory = False
+
+    def items(self, labels: LabelSet, frame: pd.DataFrame) -> np.ndarray:
+        root = Path(labels.root)
+        return np.array([str(root / p) for p in frame["path"]], dtype=object)
+
+    def decoder(self, labels: LabelSet) -> Callable:
+        """``item -> uint8 H x W x C`` as TensorFlow ops (for tf.data)."""
+        import tensorflow as tf
+
+        return lambda path: images.decode(tf.io.read_file(path), self.channels)
+
+    def read(self, labels: LabelSet, path: str) -> np.ndarray:
+        return images.read_image(Path(labels.root) / path, self.channels)
+
+    def product(self, paths: pd.Series) -> pd.Series:
+        """The product (folder) of each path: images of one product never straddle splits."""
+        return paths.str.rsplit("/", n=1).str[0]
+
+
+class ArrayImages:
+    """Items are rows of Fashion-MNIST's idx arrays: ``<idx file>#<index>``."""
+
+    channels = 1
+    in_memory = True
+
+    def items(self, labels: LabelSet, frame: pd.DataFrame) -> np.ndarray:
+        from helpers.data.fashion_mnist import FILES
+
+        parts = frame["path"].str.rsplit("#", n=1)
+        index = parts.str[1].astype(int).to_numpy()
+        offset = np.where(parts.str[0].to_numpy() == FILES["train"][0], 0, _train_size(labels))
+        return (index + offset).astype(np.int64)
+
+    def decoder(self, labels: LabelSet) -> Callable:
+        import tensorflow as tf
+
+        table = tf.constant(_stacked(str(labels.root))[..., None])
+        return lambda index: tf.gather(table, index)
+
+    def read(self, labels: LabelSet, path: str) -> np.ndarray:
+        item = self.items(labels, pd.DataFrame({"path": [path]}))[0]
+        return _stacked(str(labels.root))[item][..., None]
+
+    def product(self, paths: pd.Series) -> pd.Series:
+        return paths  # every image is its own product
+
+
+@lru_cache(maxsize=2)
+def _stacked(folder: str) -> np.ndarray:
+    """Fashion-MNIST's training then test images in one uint8 array (55 MB)."""
+    from helpers.data.fashion_mnist import load_fashion_mnist
+
+    data = load_fashion_mnist(Path(folder), download=False)
+    return np.concatenate([data.x_train, data.x_test])
+
+
+def _train_size(labels: LabelSet) -> int:
+    from helpers.data.fashion_mnist import load_fashion_mnist
+
+    return len(load_fashion_mnist(Path(labels.root), download=False).x_train)
+
+
+@dataclass(frozen=True)
+class DatasetKind:
+    """One dataset: its adapter, the options the adapter takes, and how its images are read."""
+
+    name: str
+    adapter: Callable[..., LabelSet]
+    images: FileImages | ArrayImages
+    options: tuple[str, ...] = ()
+    needs_data_dir: bool = True
+    description: str = ""
+
+    @property
+    def channels(self) -> int:
+        return self.images.channels
+
+    def label(self, data_dir: Path | None, **options: Any) -> LabelSet:
+        unknown = set(options) - set(self.options) - {"seed", "check_files"}
+        if unknown:
+            raise ValueError(f"{self.name} takes no option {sorted(unknown)}; it takes {list(self.options)}")
+        return self.adapter(data_dir, **options)
+
+
+def _registry() -> dict[str, DatasetKind]:
+    from helpers.data.deepfashion import label_deepfashion
+    from helpers.data.fashion_mnist import fashion_mnist_labels
+    from helpers.data.kaggle import label_clothing_full, label_product_images
+    from helpers.data.sample import label_sample
+
+    files = FileImages()
+    return {
+        kind.name: kind
+        for kind in (
+            DatasetKind(
+                "sample",
+                label_sample,
+                files,
+                ("sample_images",),
+                needs_data_dir=False,
+                description="the embedded DeepFashion-layout sample, written from Fashion-MNIST",
+            ),
+            DatasetKind(
+                "deepfashion",
+                label_deepfashion,
+                files,
+                ("source", "split"),
+                description="DeepFashion Category and Attribute Prediction (either official layout)",
+            ),
+            DatasetKind(
+                "fashion_mnist",
+                fashion_mnist_labels,
+                ArrayImages(),
+                needs_data_dir=False,
+                description="Fashion-MNIST's 60k/10k idx files",
+            ),
+            DatasetKind(
+                "product_images",
+                label_product_images,
+                files,
+                ("label_column", "min_images"),
+                description="Kaggle Fashion Product Images (Small): styles.csv + images/",
+            ),
+            DatasetKind(
+                "clothing_full",
+                label_clothing_full,
+                files,
+                ("min_images",),
+                description="Kaggle clothing-dataset-full: images.csv + images_*/",
+            ),
+        )
+    }
+
+
+@lru_cache(maxsize=1)
+def datasets() -> dict[str, DatasetKind]:
+    """Every dataset by name (built on first use: the adapters import pandas and PIL)."""
+    return _registry()
+
+
+def dataset_kind(name: str) -> DatasetKind:
+    """The dataset called ``name``, or a ValueError listing the known ones."""
+    known = datasets()
+    if name not in known:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(known)}")
+    return known[name]

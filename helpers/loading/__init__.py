@@ -1,0 +1,135 @@
+"""Image loading: Keras' ImageDataGenerator flows and a tf.data path over the same labels table.
+
+Both read the labels table (``path, label, split``) relative to the data folder,
+resize to ``image_size`` bilinearly, convert to RGB and scale to [0, 1]. Without
+augmentation they yield the same images within a few grey levels (PIL
+antialiases when shrinking, tf.data does not: :func:`compare_pipelines`).
+Evaluation batches never shuffle: row ``i`` of a prediction is row ``i`` of the
+split. Modules: :mod:`~helpers.loading.pipeline` (tf.data),
+:mod:`~helpers.loading.cache` (its disk cache), :mod:`~helpers.loading.generators`
+(ImageDataGenerator), :mod:`~helpers.loading.augment`,
+:mod:`~helpers.loading.throughput` (measuring both).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from helpers.data import LabelSet
+from helpers.loading.augment import Augment, augmentation_layers, image_data_generator
+from helpers.loading.generators import (
+    dataframe_flow,
+    generator_batches,
+    generator_flow,
+    split_arrays,
+)
+from helpers.loading.pipeline import CACHE_MODES, Batches, plan_caches, tf_batches
+from helpers.loading.throughput import compare_pipelines, images_per_second, loader_throughput
+
+LOADERS = ("tf.data", "ImageDataGenerator")
+SPLITS = ("train", "val", "test")
+
+
+def split_batches(
+    labels: LabelSet,
+    image_size: int,
+    batch_size: int,
+    loader: str = "tf.data",
+    augment: Augment | None = None,
+    seed: int = 0,
+    cache: str = "auto",
+) -> dict[str, Batches]:
+    """Train (shuffled; augmented by ImageDataGenerator itself when it loads), val and test
+    (table order) batches of one loader. ``cache='auto'`` shares the memory budget between
+    the splits, train first."""
+    if loader not in LOADERS:
+        raise ValueError(f"loader must be one of {LOADERS}, got {loader!r}")
+    if loader == "ImageDataGenerator":
+        return {
+            split: generator_batches(
+                labels, split, image_size, batch_size, split == "train",
+                augment if split == "train" else None, seed,
+            )
+            for split in SPLITS
+        }  # fmt: skip
+    counts = {split: int((labels.table["split"] == split).sum()) for split in SPLITS}
+    plan = (
+        plan_caches(counts, image_size, labels.kind.channels)
+        if cache == "auto"
+        else dict.fromkeys(SPLITS, cache)
+    )
+    return {
+        split: tf_batches(labels, split, image_size, batch_size, split == "train", plan[split], seed)
+        for split in SPLITS
+    }
+
+
+def class_weights(labels: LabelSet) -> dict[int, float]:
+    """'balanced' class weights from the training split: ``n / (k * count)`` per class index."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    train = labels.split("train")["label"]
+    present = [c for c in labels.classes if c in set(train)]
+    weights = compute_class_weight("balanced", classes=np.array(present), y=train.to_numpy())
+    by_name = dict(zip(present, weights, strict=True))
+    return {i: float(by_name.get(c, 0.0)) for i, c in enumerate(labels.classes)}
+
+
+def load_inputs(labels: LabelSet, rows: pd.DataFrame, image_size: int) -> np.ndarray:
+    """Model inputs (``N x H x W x C`` in [0, 1]) for a few rows of the labels table, in their order.
+
+    For galleries and calibration sets: it holds all rows in memory at once.
+    """
+    channels = labels.kind.channels
+    if rows.empty:
+        return np.zeros((0, image_size, image_size, channels), np.float32)
+    subset = LabelSet(
+        rows[["path", "label", "split"]].assign(split="test"),
+        labels.classes,
+        root=labels.root,
+        dataset=labels.dataset,
+    )
+    batches = tf_batches(subset, "test", image_size, batch_size=len(rows), shuffle=False)
+    return next(iter(batches))[0].numpy()
+
+
+def augmentation_preview(
+    labels: LabelSet, augment: Augment, image_size: int = 128, count: int = 6, seed: int = 0
+) -> dict[str, np.ndarray]:
+    """The same training images: as loaded, augmented by ImageDataGenerator, and by Keras layers."""
+    train = labels.split("train")
+    picked = train.sample(min(count, len(train)), random_state=seed)
+    original = load_inputs(labels, picked, image_size)
+    generator = image_data_generator(augment).flow(
+        original * 255.0, batch_size=len(original), shuffle=False, seed=seed
+    )
+    return {
+        "original": original,
+        "ImageDataGenerator": generator[0],
+        "Keras layers (tf.data)": np.asarray(
+            augmentation_layers(augment, seed)(original, training=True)
+        ),
+    }
+
+
+__all__ = [
+    "CACHE_MODES",
+    "LOADERS",
+    "Augment",
+    "Batches",
+    "augmentation_layers",
+    "augmentation_preview",
+    "class_weights",
+    "compare_pipelines",
+    "dataframe_flow",
+    "generator_batches",
+    "generator_flow",
+    "image_data_generator",
+    "images_per_second",
+    "load_inputs",
+    "loader_throughput",
+    "split_arrays",
+    "split_batches",
+    "tf_batches",
+]

@@ -1,0 +1,126 @@
+"""Keras' ImageDataGenerator over the same labels table (the write-ups' loader).
+
+``tensorflow.keras.preprocessing.image.ImageDataGenerator`` (Keras 3 dropped it
+from its own public API): PIL decode, bilinear resize, RGB, rescale 1/255, and
+its own augmentation. Files go through ``flow_from_dataframe``, array datasets
+through ``flow``. Evaluation iterators never shuffle.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from helpers.data import LabelSet
+from helpers.loading.augment import Augment, image_data_generator
+from helpers.loading.pipeline import Batches
+
+
+def split_frame(labels: LabelSet, split: str) -> pd.DataFrame:
+    """One split with absolute file paths (ImageDataGenerator needs them)."""
+    frame = labels.split(split)
+    return frame.assign(path=frame["path"].map(lambda p: str(Path(labels.root) / p)))
+
+
+def split_arrays(labels: LabelSet, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """An array dataset's split as ``(N x H x W x C uint8 images, class indices)``."""
+    kind = labels.kind.images
+    if not kind.in_memory:
+        raise ValueError(f"{labels.dataset} is read from files, not arrays")
+    frame = labels.split(split)
+    from helpers.data.registry import _stacked
+
+    x = _stacked(str(labels.root))[kind.items(labels, frame)][..., None]
+    y = frame["label"].map({c: i for i, c in enumerate(labels.classes)}).to_numpy()
+    return x, y
+
+
+def dataframe_flow(
+    labels: LabelSet,
+    split: str,
+    image_size: int = 256,
+    batch_size: int = 32,
+    shuffle: bool | None = None,
+    augment: Augment | None = None,
+    seed: int = 0,
+):
+    """``flow_from_dataframe`` over one split; shuffles only the training split by default."""
+    shuffle = (split == "train") if shuffle is None else shuffle
+    return image_data_generator(augment).flow_from_dataframe(
+        split_frame(labels, split),
+        x_col="path",
+        y_col="label",
+        classes=list(labels.classes),
+        class_mode="categorical",
+        target_size=(image_size, image_size),
+        color_mode="rgb",
+        interpolation="bilinear",
+        batch_size=batch_size,
+        shuffle=shuffle,
+        seed=seed,
+        validate_filenames=False,  # the labeler already checked every file
+    )
+
+
+def generator_flow(
+    labels: LabelSet,
+    split: str,
+    image_size: int = 256,
+    batch_size: int = 32,
+    shuffle: bool | None = None,
+    augment: Augment | None = None,
+    seed: int = 0,
+):
+    """The ImageDataGenerator iterator for any dataset: files through ``flow_from_dataframe``, arrays through ``flow``."""
+    shuffle = (split == "train") if shuffle is None else shuffle
+    if not labels.kind.images.in_memory:
+        return dataframe_flow(labels, split, image_size, batch_size, shuffle, augment, seed)
+    import keras
+    import tensorflow as tf
+
+    x, y = split_arrays(labels, split)
+    if image_size != x.shape[1]:
+        x = tf.image.resize(x, (image_size, image_size)).numpy()
+    targets = keras.utils.to_categorical(y, len(labels.classes))
+    return image_data_generator(augment).flow(
+        x, targets, batch_size=batch_size, shuffle=shuffle, seed=seed
+    )
+
+
+def generator_batches(
+    labels: LabelSet,
+    split: str,
+    image_size: int = 256,
+    batch_size: int = 32,
+    shuffle: bool | None = None,
+    augment: Augment | None = None,
+    seed: int = 0,
+) -> Batches:
+    """ImageDataGenerator as :class:`Batches`: epoch ``e`` replays the iterator's order for ``e``.
+
+    Keras seeds each batch with ``seed + batches seen``; starting epoch ``e``
+    at ``e x steps`` batches seen gives a resumed run the same batches.
+    """
+    import tensorflow as tf
+
+    flow = generator_flow(labels, split, image_size, batch_size, shuffle, augment, seed)
+    channels = labels.kind.channels
+    signature = (
+        tf.TensorSpec((None, image_size, image_size, channels), tf.float32),
+        tf.TensorSpec((None, len(labels.classes)), tf.float32),
+    )
+
+    def make(epoch: int):
+        def batches():
+            flow.total_batches_seen = epoch * len(flow)
+            flow.index_array = None
+            for index in range(len(flow)):
+                x, y = flow[index]
+                yield x.astype(np.float32), y.astype(np.float32)
+
+        return tf.data.Dataset.from_generator(batches, output_signature=signature).prefetch(2)
+
+    active = augment is not None and augment.active
+    return Batches(flow.n, batch_size, make, cache="generator", augments=active)

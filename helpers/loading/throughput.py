@@ -1,0 +1,97 @@
+"""How fast the loaders feed, and how far their pixels differ: the same files, measured here.
+
+Each measurement reads a bounded number of images (``max_images``), so the
+throughput cell of 02 costs seconds on the sample and on the full benchmark.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import pandas as pd
+
+from helpers.data import LabelSet
+from helpers.loading.generators import generator_flow
+from helpers.loading.pipeline import tf_batches
+
+
+def images_per_second(batches, max_images: int | None = None) -> tuple[float, int]:
+    """Iterate a dataset or Keras iterator once (at most ``max_images``); return (images/s, images)."""
+    started = time.perf_counter()
+    seen = 0
+    # A Keras iterator repeats forever when iterated: index it for one epoch.
+    keras_iterator = hasattr(batches, "__getitem__")
+    iterator = (batches[i] for i in range(len(batches))) if keras_iterator else batches
+    for x, _ in iterator:
+        seen += int(x.shape[0])
+        if max_images is not None and seen >= max_images:
+            break
+    elapsed = time.perf_counter() - started
+    return seen / max(elapsed, 1e-9), seen
+
+
+def loader_throughput(
+    labels: LabelSet,
+    image_size: int = 256,
+    batch_size: int = 32,
+    split: str = "train",
+    max_images: int = 2000,
+    caches: tuple[str, ...] = ("none", "memory"),
+) -> pd.DataFrame:
+    """Images per second of ImageDataGenerator and tf.data (per cache mode) over the same files.
+
+    Cached modes are read twice: the first pass fills the cache, the second
+    reads it. At most ``max_images`` images per pass, shuffled as in training.
+    """
+    subset = _first_images(labels, split, max_images)
+    rows = []
+    flow = generator_flow(subset, split, image_size, batch_size, shuffle=True)
+    rows.append(_row("ImageDataGenerator", "", 1, *images_per_second(flow)))
+    for cache in caches:
+        batches = tf_batches(subset, split, image_size, batch_size, shuffle=True, cache=cache)
+        for epoch in range(1, 3 if cache in {"memory", "disk"} else 2):
+            rows.append(_row("tf.data", cache, epoch, *images_per_second(batches.epoch(epoch))))
+    table = pd.DataFrame(rows)
+    table["vs_ImageDataGenerator"] = (table["images_per_s"] / table["images_per_s"].iloc[0]).round(2)
+    return table
+
+
+def _row(loader: str, cache: str, epoch: int, rate: float, seen: int) -> dict:
+    names = {"none": "streaming", "memory": "memory cache", "disk": "disk cache", "arrays": "arrays"}
+    return {
+        "loader": loader if not cache else f"{loader} ({names.get(cache, cache)})",
+        "pass": epoch,
+        "images": seen,
+        "images_per_s": round(rate, 1),
+    }
+
+
+def _first_images(labels: LabelSet, split: str, max_images: int) -> LabelSet:
+    """The same labels with ``split`` cut to its first ``max_images`` rows."""
+    frame = labels.table
+    keep = frame["split"] != split
+    keep |= frame.groupby("split").cumcount() < max_images
+    return dataclasses.replace(labels, table=frame[keep])
+
+
+def compare_pipelines(
+    labels: LabelSet, split: str = "test", image_size: int = 256, batch_size: int = 32
+) -> pd.Series:
+    """First batch of both loaders on the same files: shapes, ranges, and how far the pixels differ."""
+    flow = generator_flow(labels, split, image_size, batch_size, shuffle=False)
+    x_generator, y_generator = flow[0]
+    x_fast, y_fast = (
+        t.numpy() for t in next(iter(tf_batches(labels, split, image_size, batch_size).epoch(0)))
+    )
+    difference = np.abs(x_generator - x_fast) * 255
+    return pd.Series(
+        {
+            "ImageDataGenerator batch": f"{x_generator.shape} {x_generator.dtype} [{x_generator.min():.2f}, {x_generator.max():.2f}]",
+            "tf.data batch": f"{x_fast.shape} {x_fast.dtype} [{x_fast.min():.2f}, {x_fast.max():.2f}]",
+            "same labels in the same order": bool(np.array_equal(y_generator, y_fast)),
+            "max pixel difference (grey levels)": round(float(difference.max()), 2),
+            "mean pixel difference (grey levels)": round(float(difference.mean()), 4),
+        }
+    )

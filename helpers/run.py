@@ -1,0 +1,246 @@
+"""One run: its settings and its folder's artifacts, each recorded with the settings it was made with.
+
+Every notebook, command line and benchmark asks a :class:`Run` for the labels,
+the trained model and the evaluation. ``run.json`` holds the run's settings and,
+per artifact, the settings it depends on and a SHA-256 of each of its files.
+Asking for an artifact that is missing, was made with other settings, has no
+record (an older version wrote it) or changed on disk (a torn or edited file)
+rebuilds it and says so in one line; nothing made with other settings is ever
+handed back.
+
+    run = Run.open({"profile": "quick", "epochs": 3})
+    labels = run.labels()          # built, or read back when still current
+    model = run.model()            # trained, or read back when still current
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from helpers import atomic
+from helpers.paths import RUNS_DIR, RunFiles
+from helpers.settings import DEFAULT_PROFILE, PROFILE_ENV, RUN_DIR_ENV, Settings, resolve
+
+# What each artifact is made of (its files) and which settings it depends on.
+MODEL_SETTINGS = (
+    "image_size", "model", "epochs", "batch_size", "patience", "seed", "loader",
+    "class_weights", "precision",
+)  # fmt: skip
+
+
+def labels_key(settings: Settings) -> dict[str, Any]:
+    """The settings a labels table depends on: the dataset, its folder and options, the cap."""
+    from helpers.data.registry import dataset_kind
+
+    names = ["dataset", "data_dir", *dataset_kind(settings.dataset).options, "max_images"]
+    if settings.max_images is not None:
+        names.append("seed")  # the cap samples with the run's seed
+    return {name: _plain(settings[name]) for name in names}
+
+
+def model_key(settings: Settings) -> dict[str, Any]:
+    """The settings a trained model depends on: its labels' and the training ones."""
+    return {**labels_key(settings), **{name: _plain(settings[name]) for name in MODEL_SETTINGS}}
+
+
+def _plain(value: Any) -> Any:
+    return str(value) if isinstance(value, Path) else value
+
+
+ARTIFACTS: dict[str, tuple[Callable[[Settings], dict], tuple[str, ...]]] = {
+    "labels": (labels_key, ("labels", "classes", "label_report", "dataset")),
+    "model": (model_key, ("model", "history", "training")),
+    "evaluation": (model_key, ("predictions", "metrics")),
+    "optimization": (model_key, ("optimization",)),
+}
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Run:
+    """Settings in force plus the run folder; ``writer=False`` for workers that only read."""
+
+    def __init__(self, settings: Settings, writer: bool = True, log: Callable[[str], None] = print):
+        self.settings = settings
+        self.files = RunFiles(settings.run_dir)
+        self.writer = writer
+        self.log = log
+        if writer:
+            self._save_settings()
+
+    @classmethod
+    def open(
+        cls, params: Mapping[str, Any] | None = None, writer: bool = True, log=print
+    ) -> Run:
+        """Resolve ``params`` against what the run folder recorded, then the profile."""
+        import os
+
+        params = dict(params or {})
+        run_dir = params.get("run_dir") or os.environ.get(RUN_DIR_ENV)
+        if not run_dir:
+            profile = params.get("profile") or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
+            run_dir = RUNS_DIR / str(profile)
+        recorded = _read_record(RunFiles(Path(run_dir).expanduser().absolute()).record)
+        return cls(resolve(params, recorded.get("settings")), writer=writer, log=log)
+
+    @classmethod
+    def from_notebook(cls, namespace: Mapping[str, Any]) -> Run:
+        """The run of a notebook: the settings its parameters cell (or papermill) left in ``globals()``."""
+        from helpers.settings import from_namespace
+
+        run = cls.open(from_namespace(namespace))
+        run.files.ensure()
+        return run
+
+    # --- the record ---------------------------------------------------------------------------
+
+    def _record(self) -> dict:
+        return _read_record(self.files.record)
+
+    def _save_settings(self) -> None:
+        record = self._record()
+        settings = self.settings.as_json()
+        if record.get("settings") != settings:
+            self.files.root.mkdir(parents=True, exist_ok=True)
+            atomic.write_json(self.files.record, {**record, "settings": settings})
+
+    def record(self, artifact: str, extra_files: tuple[Path, ...] = ()) -> None:
+        """Note that ``artifact``'s files were just written with the settings in force."""
+        if not self.writer:
+            return
+        key_of, names = ARTIFACTS[artifact]
+        paths = [getattr(self.files, name) for name in names] + list(extra_files)
+        entry = {
+            "key": key_of(self.settings),
+            "files": {
+                path.relative_to(self.files.root).as_posix(): file_digest(path)
+                for path in paths
+                if path.exists()
+            },
+            "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        record = self._record()
+        record.setdefault("artifacts", {})[artifact] = entry
+        record["settings"] = self.settings.as_json()
+        atomic.write_json(self.files.record, record)
+
+    def forget(self, artifact: str) -> None:
+        record = self._record()
+        if record.get("artifacts", {}).pop(artifact, None) is not None and self.writer:
+            atomic.write_json(self.files.record, record)
+
+    def stale(self, artifact: str) -> str | None:
+        """Why ``artifact`` cannot be reused (missing, other settings, no record, changed), or None."""
+        key_of, names = ARTIFACTS[artifact]
+        first = getattr(self.files, names[0])
+        if not first.exists():
+            return f"{first.name} does not exist yet"
+        entry = self._record().get("artifacts", {}).get(artifact)
+        if entry is None:
+            return f"{first.name} has no record of the settings it was made with (an older version or another tool wrote it)"
+        wanted = key_of(self.settings)
+        differing = [
+            f"{name}={entry['key'].get(name)!r} (now {value!r})"
+            for name, value in wanted.items()
+            if entry["key"].get(name) != value
+        ]
+        if differing:
+            return f"{first.name} was made with {', '.join(differing)}"
+        for name, digest in entry["files"].items():
+            path = self.files.root / name
+            if not path.exists():
+                return f"{name} is missing"
+            if file_digest(path) != digest:
+                return f"{name} changed since it was written (torn by an interrupted write, or edited)"
+        return None
+
+    def current(self, artifact: str) -> bool:
+        return self.stale(artifact) is None
+
+    # --- the artifacts --------------------------------------------------------------------------
+
+    def labels(self):
+        """The run's labels: read back when current, else built, saved and recorded."""
+        from helpers.data import LabelSet
+        from helpers.labels import build_labels
+
+        reason = self.stale("labels")
+        if reason is None:
+            return LabelSet.load(self.files)
+        if self.files.labels.exists():
+            self.log(f"Rebuilding the labels: {reason}")
+        labels = build_labels(self.settings)
+        if self.writer:
+            labels.save(self.files)
+            self.record("labels")
+        return labels
+
+    def model(self, train: bool = True):
+        """The trained model when current; else trained now (``train``) or None."""
+        from helpers.training import load_run_model, train_run
+
+        reason = self.stale("model")
+        if reason is None:
+            return load_run_model(self.files)
+        if not train:
+            return None
+        self.log(
+            f"Training {self.settings.model} for up to {self.settings.epochs} epochs first: {reason}"
+        )
+        return train_run(self).model
+
+    def table_model(self):
+        """For receptive fields and costs (they do not depend on weights): the trained model when
+        current, else the untrained zoo model with the run's input size and classes."""
+        from helpers.models import build_untrained
+
+        model = self.model(train=False)
+        if model is not None:
+            self.log(f"Using the trained model {self.files.model}")
+            return model
+        labels = self.labels()
+        self.log(
+            f"No current trained model in {self.files.root}: using an untrained {self.settings.model} "
+            "(fields and costs do not depend on weights)"
+        )
+        return build_untrained(self.settings.model, self.settings.input_shape, len(labels.classes))
+
+    def evaluation(self, model=None):
+        """Test-split predictions and metrics: read back when current, else computed and recorded."""
+        import pandas as pd
+
+        from helpers.evaluation import evaluate_split, save_evaluation
+
+        reason = self.stale("evaluation")
+        if reason is None:
+            return (
+                pd.read_csv(self.files.predictions, keep_default_na=False),
+                atomic.read_json(self.files.metrics),
+            )
+        if self.files.predictions.exists():
+            self.log(f"Evaluating again: {reason}")
+        labels = self.labels()
+        model = model if model is not None and self.current("model") else self.model()
+        predictions, metrics = evaluate_split(model, labels, "test", self.settings.image_size, self.settings.batch_size)
+        if self.writer:
+            save_evaluation(self.files, predictions, metrics)
+            self.record("evaluation")
+        return predictions, metrics
+
+
+def _read_record(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}

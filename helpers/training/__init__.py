@@ -1,0 +1,213 @@
+"""Training: the one path notebook 03, ``python -m helpers.train`` and the benchmarks share.
+
+:func:`train_run` builds a run's zoo model inside the strategy's scope, trains
+it with the model's recipe (:mod:`helpers.training.recipe`) through the loop of
+:mod:`helpers.training.loop` (early stopping, exact resume), scores the test
+split and writes the run folder's ``model.keras``, ``history.csv`` and
+``training.json`` (the chief only). Modules: ``recipe`` (how each model trains),
+``loop`` (the custom step and its checkpoints), ``distribute`` (strategies,
+mixed precision).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import keras
+import pandas as pd
+
+from helpers import atomic
+from helpers.paths import RunFiles
+from helpers.training.distribute import is_chief, make_strategy, precision_policy
+from helpers.training.loop import Progress, Trainer
+from helpers.training.recipe import Recipe, recipe, warmup_cosine_adamw
+
+if TYPE_CHECKING:
+    from helpers.run import Run
+
+__all__ = [
+    "Progress",
+    "Recipe",
+    "Trained",
+    "Trainer",
+    "float32_copy",
+    "load_run_model",
+    "read_history",
+    "recipe",
+    "record_training",
+    "set_seeds",
+    "train_run",
+    "warmup_cosine_adamw",
+]
+
+
+def set_seeds(seed: int) -> None:
+    """Seed Python, NumPy and the backend so a run can be repeated."""
+    keras.utils.set_random_seed(seed)
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str):
+    """Build layers under the Keras dtype policy ``name`` (``mixed_float16`` or ``float32``)."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def float32_copy(model: keras.Model) -> keras.Model:
+    """The same model and weights computing in float32: what is saved after mixed-precision training,
+    so FLOP tables, receptive fields and LiteRT conversion see a plain float model."""
+    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
+        return model
+
+    def as_float32(layer):
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+
+    with dtype_policy("float32"):
+        copy = keras.models.clone_model(model, clone_function=as_float32)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+@dataclass
+class Trained:
+    """What :func:`train_run` leaves: the (float32) model, its history and ``training.json``."""
+
+    model: keras.Model
+    history: pd.DataFrame
+    record: dict
+
+
+def train_run(
+    run: Run,
+    strategy=None,
+    verbose: int = 2,
+    callbacks=(),
+) -> Trained:
+    """Train the run's model with its recipe under ``strategy`` (default: the ``strategy`` setting)."""
+    from helpers.loading import class_weights, split_batches
+    from helpers.models import build_model
+    from helpers.run import model_key
+
+    settings = run.settings
+    strategy = strategy or make_strategy(settings.strategy)
+    chief = is_chief(strategy)
+    replicas = strategy.num_replicas_in_sync
+    policy = precision_policy(settings.precision)
+    labels = run.labels()
+    how = recipe(settings.model)
+    set_seeds(settings.seed)
+    batches = split_batches(
+        labels,
+        settings.image_size,
+        settings.batch_size,
+        settings.loader,
+        augment=how.augment,
+        seed=settings.seed,
+        cache=settings.cache,
+    )
+    total_steps = settings.epochs * len(batches["train"])
+    run.log(
+        f"replicas: {replicas}; global batch {settings.batch_size} = "
+        f"{settings.batch_size / replicas:g} per replica; {policy}; {total_steps} steps at most; "
+        f"input {batches['train'].cache}"
+    )
+    with dtype_policy(policy), strategy.scope():
+        model = build_model(settings.model, settings.input_shape, len(labels.classes))
+        optimizer = how.optimizer(total_steps)
+        if policy == "mixed_float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        trainer = Trainer(
+            model,
+            optimizer,
+            strategy,
+            augment=None if batches["train"].augments else how.augment,
+            class_weight=class_weights(labels) if settings.class_weights else None,
+            label_smoothing=how.label_smoothing,
+            seed=settings.seed,
+        )
+    history = trainer.fit(
+        batches["train"],
+        batches["val"],
+        settings.epochs,
+        run.files,
+        key=model_key(settings),
+        patience=settings.patience,
+        chief=chief and run.writer,
+        verbose=verbose,
+        callbacks=callbacks,
+        log=run.log,
+    )
+    scores = trainer.evaluate(batches["test"])
+    saved = float32_copy(model)
+    record = {}
+    if chief and run.writer:
+        run.files.ensure()
+        atomic.save_model(saved, run.files.model)
+        atomic.write_csv(run.files.history, history)
+        record = record_training(
+            run.files,
+            settings.model,
+            saved,
+            history,
+            scores,
+            loader=settings.loader,
+            image_size=settings.image_size,
+            replicas=replicas,
+            global_batch=settings.batch_size,
+            precision=policy,
+            strategy=type(strategy).__name__,
+            recipe=how.description,
+        )
+        run.record("model")
+        run.files.training_state.unlink(missing_ok=True)
+    return Trained(saved, history, record)
+
+
+def record_training(
+    files: RunFiles,
+    model_name: str,
+    model: keras.Model,
+    history: pd.DataFrame,
+    test_scores: dict[str, float],
+    **extra,
+) -> dict:
+    """Write ``training.json``: what was trained, for how long, and how it scored on the test split."""
+    best = history.loc[history["val_loss"].idxmin()]
+    record = {
+        "model": model_name,
+        "params": int(model.count_params()),
+        "input_shape": list(model.input_shape[1:]),
+        "classes": int(model.output_shape[-1]),
+        "chance_accuracy": round(1 / model.output_shape[-1], 4),
+        "epochs_run": len(history),
+        "best_epoch": int(best["epoch"]),
+        "best_val_accuracy": round(float(best.get("val_accuracy", float("nan"))), 4),
+        "train_seconds": round(float(history["seconds"].sum()), 1) if "seconds" in history else None,
+        "test": {k: round(float(v), 4) for k, v in test_scores.items()},
+        **extra,
+    }
+    atomic.write_json(files.training, record)
+    return record
+
+
+def read_history(files: RunFiles) -> pd.DataFrame:
+    """The training history CSV (one row per epoch)."""
+    if not files.history.exists():
+        raise FileNotFoundError(f"{files.history}: not found; train a model first (03_training)")
+    return pd.read_csv(files.history)
+
+
+def load_run_model(files: RunFiles) -> keras.Model:
+    """The run's trained model (``model.keras``), naming the file if it is missing or unreadable."""
+    from helpers.models import load_model
+
+    if not files.model.exists():
+        raise FileNotFoundError(f"{files.model}: not found; run 03_training first")
+    return load_model(files.model)
+

@@ -1,0 +1,363 @@
+"""The training loop: one path for every strategy, with early stopping and exact resume.
+
+Keras 3's ``model.fit`` cannot run under ``MultiWorkerMirroredStrategy``
+(keras-team/keras#20585), so every run trains with this custom step, the one
+TensorFlow's distribution guides describe: ``strategy.run`` inside a
+``tf.function``, per-example losses averaged over the global batch
+(``tf.nn.compute_average_loss``), ``optimizer.apply``. Augmentation layers run in
+the step (on the accelerator when there is one), after the loader's uint8 ->
+[0, 1] step.
+
+After every epoch the chief writes one file, ``checkpoints/state.npz``
+(atomically): every model, optimizer and augmentation variable (random-number
+generator states included), the best weights so far, the epoch count, the
+best validation loss and epoch, the early-stopping counter, the history and
+the settings it was made with. A fit that finds a state with the same settings
+continues from it, so its final weights, best epoch and history equal an
+uninterrupted run's; a state made with other settings is discarded with one
+line. Where every worker must reach it (multi-worker), put the run folder on
+storage they share.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from helpers import atomic
+from helpers.loading.augment import Augment, augmentation_layers
+from helpers.paths import RunFiles
+from helpers.training.distribute import shard_policy, worker_count
+
+HISTORY_METRICS = ("loss", "accuracy", "top3")
+
+
+@dataclass
+class Progress:
+    """Where a fit stands: epochs done, early-stopping state, history, and its settings."""
+
+    epochs_done: int = 0
+    best_loss: float = math.inf
+    best_epoch: int = -1
+    wait: int = 0
+    stopped: bool = False
+    history: list[dict] = field(default_factory=list)
+    key: dict = field(default_factory=dict)
+
+
+def all_layers(model) -> list:
+    """Every layer, nested models' layers included (Keras' own walk is private)."""
+    found = []
+    for layer in model.layers:
+        found.append(layer)
+        if hasattr(layer, "layers"):
+            found.extend(all_layers(layer))
+    return found
+
+
+class Trainer:
+    """Fits one model with one optimizer under one strategy (model and optimizer built in its scope)."""
+
+    def __init__(
+        self,
+        model: keras.Model,
+        optimizer: keras.optimizers.Optimizer,
+        strategy: tf.distribute.Strategy | None = None,
+        augment: Augment | None = None,
+        class_weight: dict[int, float] | None = None,
+        label_smoothing: float = 0.0,
+        seed: int = 0,
+    ):
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.model = model
+        self.optimizer = optimizer
+        classes = model.output_shape[-1]
+        with self.strategy.scope():
+            self.augment = (
+                augmentation_layers(augment, seed) if augment is not None and augment.active else None
+            )
+            if self.augment is not None:
+                self.augment.build((None, *model.input_shape[1:]))
+            if not optimizer.built:
+                optimizer.build(model.trainable_variables)
+        self.class_weight = (
+            tf.constant([float(class_weight.get(i, 1.0)) for i in range(classes)], tf.float32)
+            if class_weight
+            else None
+        )
+        self.loss = keras.losses.CategoricalCrossentropy(reduction=None, label_smoothing=label_smoothing)
+        self.top_k = 3 if classes > 3 else 0
+        # XLA as Keras' fit decides it: on a GPU, without tf.distribute, when every layer supports it.
+        on_gpu = bool(tf.config.list_logical_devices("GPU"))
+        distributed = isinstance(
+            self.strategy, tf.distribute.MirroredStrategy | tf.distribute.MultiWorkerMirroredStrategy
+        )
+        self.jit = on_gpu and not distributed and all(
+            getattr(layer, "supports_jit", True) for layer in all_layers(model)
+        )
+        self._train = self._make_train_step()
+        self._evaluate = self._make_eval_step()
+
+    # --- steps ---------------------------------------------------------------------------------
+
+    def _counts(self, y, probabilities):
+        truth = tf.argmax(y, axis=-1)
+        predictions = tf.cast(probabilities, tf.float32)
+        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(predictions, -1), truth), tf.float32))
+        top = (
+            tf.reduce_sum(tf.cast(tf.math.in_top_k(truth, predictions, self.top_k), tf.float32))
+            if self.top_k
+            else tf.constant(0.0)
+        )
+        return correct, top, tf.cast(tf.shape(y)[0], tf.float32)
+
+    def _regularisation(self, per_replica: bool = True):
+        """Weight-regularisation losses (the ``deeper`` seed model has them), scaled per replica."""
+        if not self.model.losses:
+            return 0.0
+        total = tf.add_n(self.model.losses)
+        return tf.nn.scale_regularization_loss(total) if per_replica else total
+
+    def _make_train_step(self):
+        model, optimizer = self.model, self.optimizer
+
+        def forward_backward(x, y):
+            with tf.GradientTape() as tape:
+                probabilities = model(x, training=True)
+                per_example = self.loss(y, probabilities)
+                if self.class_weight is not None:
+                    per_example *= tf.gather(self.class_weight, tf.argmax(y, axis=-1))
+                loss = tf.nn.compute_average_loss(per_example) + self._regularisation()
+                scaled = optimizer.scale_loss(loss)
+            gradients = tape.gradient(scaled, model.trainable_variables)
+            optimizer.apply(gradients, model.trainable_variables)
+            return loss, *self._counts(y, probabilities)
+
+        inner = tf.function(forward_backward, jit_compile=True) if self.jit else forward_backward
+
+        def replica_step(x, y):
+            if self.augment is not None:
+                x = self.augment(x, training=True)
+            return inner(x, y)
+
+        @tf.function
+        def step(batch):
+            x, y = batch
+            outputs = self.strategy.run(replica_step, args=(x, y))
+            return [self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for v in outputs]
+
+        return step
+
+    def _make_eval_step(self):
+        def replica_step(x, y):
+            probabilities = self.model(x, training=False)
+            per_example = self.loss(y, probabilities)
+            return tf.reduce_sum(per_example), *self._counts(y, probabilities)
+
+        @tf.function
+        def step(batch):
+            x, y = batch
+            outputs = self.strategy.run(replica_step, args=(x, y))
+            return [self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for v in outputs]
+
+        return step
+
+    def _distributed(self, dataset, sharded_files: bool = False, files: int = 0):
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = shard_policy(
+            sharded_files, worker_count(self.strategy), files
+        )
+        return self.strategy.experimental_distribute_dataset(dataset.with_options(options))
+
+    # --- epochs --------------------------------------------------------------------------------
+
+    def train_epoch(self, batches, epoch: int, bar: Callable | None = None, hooks=None) -> dict[str, float]:
+        """One pass over ``batches.epoch(epoch)``; returns the epoch's loss, accuracy and top-3."""
+        totals = np.zeros(4)
+        steps = 0
+        for batch in self._distributed(batches.epoch(epoch), batches.sharded_files, len(batches)):
+            loss, correct, top, count = (float(v) for v in self._train(batch))
+            totals += (loss * count, correct, top, count)
+            if hooks is not None:
+                hooks.on_train_batch_end(steps, {"loss": loss})
+            steps += 1
+            if bar is not None:
+                bar(steps, totals[0] / totals[3])
+        return self._logs(totals)
+
+    def evaluate(self, batches) -> dict[str, float]:
+        """Loss (without class weights), accuracy and top-3 on ``batches`` in order."""
+        totals = np.zeros(4)
+        for batch in self._distributed(batches.epoch(0)):
+            loss_sum, correct, top, count = (float(v) for v in self._evaluate(batch))
+            totals += (loss_sum, correct, top, count)
+        logs = self._logs(totals)
+        logs["loss"] += float(self._regularisation(per_replica=False))
+        return logs
+
+    def _logs(self, totals: np.ndarray) -> dict[str, float]:
+        loss, correct, top, count = totals
+        logs = {"loss": loss / max(count, 1), "accuracy": correct / max(count, 1)}
+        if self.top_k:
+            logs["top3"] = top / max(count, 1)
+        return logs
+
+    # --- the whole fit -------------------------------------------------------------------------
+
+    def fit(
+        self,
+        train,
+        validation,
+        epochs: int,
+        files: RunFiles | None = None,
+        key: dict | None = None,
+        patience: int = 3,
+        chief: bool = True,
+        verbose: int = 2,
+        callbacks: Sequence[keras.callbacks.Callback] = (),
+        log: Callable[[str], None] = print,
+    ) -> pd.DataFrame:
+        """Train up to ``epochs`` epochs with early stopping on val_loss (best weights restored).
+
+        With ``files`` the state after every epoch goes to ``files.training_state`` and a fit
+        with the same ``key`` resumes from it. Returns the history, one row per epoch.
+        """
+        key = key or {}
+        progress, best = Progress(key=key), None
+        if files is not None:
+            progress, best = self._resume(files, key, log, chief)
+        hooks = keras.callbacks.CallbackList(list(callbacks), model=self.model)
+        self.model.stop_training = False
+        hooks.on_train_begin()
+        while progress.epochs_done < epochs and not progress.stopped:
+            epoch = progress.epochs_done
+            hooks.on_epoch_begin(epoch)
+            started = time.perf_counter()
+            with _progress_bar(len(train), f"epoch {epoch + 1}/{epochs}", verbose == 1) as bar:
+                logs = self.train_epoch(train, epoch, bar, hooks)
+            logs.update({f"val_{k}": v for k, v in self.evaluate(validation).items()})
+            logs["seconds"] = round(time.perf_counter() - started, 2)
+            best = self._early_stopping(progress, epoch, logs["val_loss"], patience, best)
+            progress.history.append({"epoch": epoch, **{k: float(v) for k, v in logs.items()}})
+            progress.epochs_done = epoch + 1
+            if files is not None and chief:
+                self._save(files, progress, best)
+                atomic.write_csv(files.history, pd.DataFrame(progress.history))
+            if verbose:
+                log(_epoch_line(epoch, epochs, logs, progress.best_epoch == epoch))
+            hooks.on_epoch_end(epoch, logs)
+            if self.model.stop_training:
+                break
+        hooks.on_train_end()
+        if best is not None:
+            _assign(self.model.weights, best)
+        return pd.DataFrame(progress.history)
+
+    def _early_stopping(self, progress: Progress, epoch: int, loss: float, patience: int, best):
+        if loss < progress.best_loss:
+            progress.best_loss, progress.best_epoch, progress.wait = loss, epoch, 0
+            return [np.array(v) for v in self.model.get_weights()]
+        progress.wait += 1
+        if progress.wait >= patience:
+            progress.stopped = True
+        return best
+
+    # --- state ---------------------------------------------------------------------------------
+
+    def _variables(self) -> dict[str, list]:
+        groups = {"model": list(self.model.variables), "optimizer": list(self.optimizer.variables)}
+        if self.augment is not None:
+            groups["augment"] = list(self.augment.variables)
+        return groups
+
+    def _save(self, files: RunFiles, progress: Progress, best) -> None:
+        arrays = {
+            f"{group}/{i}": np.asarray(v.numpy())
+            for group, variables in self._variables().items()
+            for i, v in enumerate(variables)
+        }
+        arrays.update({f"best/{i}": w for i, w in enumerate(best or [])})
+        arrays["progress"] = np.frombuffer(json.dumps(asdict(progress), default=float).encode(), np.uint8)
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        atomic.write_bytes(files.training_state, buffer.getvalue())
+
+    def _resume(self, files: RunFiles, key: dict, log, chief: bool = True) -> tuple[Progress, list | None]:
+        """The saved progress when it matches ``key`` and this model; else a fresh start (said once)."""
+        path = files.training_state
+        if not path.exists():
+            return Progress(key=key), None
+        try:
+            with np.load(path) as saved:
+                progress = Progress(**json.loads(saved["progress"].tobytes()))
+                differing = sorted(k for k in set(key) | set(progress.key) if key.get(k) != progress.key.get(k))
+                if differing:
+                    shown = ", ".join(f"{k}={progress.key.get(k)!r} (now {key.get(k)!r})" for k in differing)
+                    log(f"Discarding the checkpoint of an unfinished fit made with {shown}")
+                    if chief:
+                        path.unlink(missing_ok=True)
+                    return Progress(key=key), None
+                arrays = {name: saved[name] for name in saved.files}
+            for group, variables in self._variables().items():
+                _assign(variables, [arrays[f"{group}/{i}"] for i in range(len(variables))])
+            best = [arrays[f"best/{i}"] for i in range(len(self.model.weights))] if "best/0" in arrays else None
+        except (KeyError, ValueError, OSError, TypeError) as err:
+            log(f"Discarding an unreadable or mismatched checkpoint {path} ({type(err).__name__}: {err})")
+            if chief:
+                path.unlink(missing_ok=True)
+            return Progress(key=key), None
+        if progress.epochs_done:
+            log(
+                f"Resuming from {path}: {progress.epochs_done} epochs done, best epoch "
+                f"{progress.best_epoch + 1} (val_loss {progress.best_loss:.4f}), patience used {progress.wait}"
+            )
+        return progress, best
+
+
+def _assign(variables, values) -> None:
+    if len(variables) != len(values):
+        raise ValueError(f"{len(values)} saved values for {len(variables)} variables")
+    for variable, value in zip(variables, values, strict=True):
+        if tuple(variable.shape) != tuple(np.shape(value)):
+            raise ValueError(f"{variable.path}: saved shape {np.shape(value)}, model shape {tuple(variable.shape)}")
+        variable.assign(value)
+
+
+def _epoch_line(epoch: int, epochs: int, logs: dict, best: bool) -> str:
+    shown = " - ".join(f"{k} {v:.4f}" for k, v in logs.items() if k != "seconds")
+    return f"epoch {epoch + 1}/{epochs} - {logs['seconds']:.1f} s - {shown}{' (best)' if best else ''}"
+
+
+class _progress_bar:
+    """A tqdm bar over an epoch's steps when asked (verbose=1), else nothing."""
+
+    def __init__(self, total: int, desc: str, show: bool):
+        self.bar = None
+        if show:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, leave=False)
+
+    def __enter__(self):
+        if self.bar is None:
+            return None
+
+        def update(step: int, loss: float) -> None:
+            self.bar.n = step
+            self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+            self.bar.refresh()
+
+        return update
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.close()
