@@ -112,10 +112,10 @@ def train_run(
         cache=settings.cache,
     )
     total_steps = settings.epochs * len(batches["train"])
+    run.log(f"replicas: {replicas}")
     run.log(
-        f"replicas: {replicas}; global batch {settings.batch_size} = "
-        f"{settings.batch_size / replicas:g} per replica; {policy}; {total_steps} steps at most; "
-        f"input {batches['train'].cache}"
+        f"global batch {settings.batch_size} = {settings.batch_size / replicas:g} per replica x "
+        f"{replicas}; {policy}; at most {total_steps} steps; training input: {batches['train'].cache}"
     )
     with dtype_policy(policy), strategy.scope():
         model = build_model(settings.model, settings.input_shape, len(labels.classes))

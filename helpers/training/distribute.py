@@ -48,7 +48,9 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     """The ``tf.distribute`` strategy called ``name`` (see the module's docstring)."""
     if name not in STRATEGIES:
         raise ParameterError("strategy", f"{name!r} is not one of {', '.join(STRATEGIES)}")
-    gpus = tf.config.list_logical_devices("GPU")
+    if name == "multiworker":
+        return _multiworker()
+    gpus = tf.config.list_logical_devices("GPU")  # initialises TensorFlow: after multiworker's check
     if name == "auto":
         return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
     if name == "one":
@@ -56,6 +58,10 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     if name == "mirrored":
         devices = gpus or tf.config.list_logical_devices("CPU")
         return tf.distribute.MirroredStrategy([device.name for device in devices])
+    raise AssertionError(name)
+
+
+def _multiworker() -> tf.distribute.Strategy:
     if not os.environ.get("TF_CONFIG"):
         raise ParameterError(
             "strategy",

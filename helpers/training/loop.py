@@ -109,16 +109,23 @@ class Trainer:
 
     # --- steps ---------------------------------------------------------------------------------
 
+    @staticmethod
+    def _valid(y):
+        """1 for real rows, 0 for the all-zero padding rows of an evened-out evaluation batch."""
+        return tf.reduce_sum(tf.cast(y, tf.float32), axis=-1)
+
     def _counts(self, y, probabilities):
         truth = tf.argmax(y, axis=-1)
+        valid = self._valid(y)
         predictions = tf.cast(probabilities, tf.float32)
-        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(predictions, -1), truth), tf.float32))
+        hits = tf.cast(tf.equal(tf.argmax(predictions, -1), truth), tf.float32)
+        correct = tf.reduce_sum(hits * valid)
         top = (
-            tf.reduce_sum(tf.cast(tf.math.in_top_k(truth, predictions, self.top_k), tf.float32))
+            tf.reduce_sum(tf.cast(tf.math.in_top_k(truth, predictions, self.top_k), tf.float32) * valid)
             if self.top_k
             else tf.constant(0.0)
         )
-        return correct, top, tf.cast(tf.shape(y)[0], tf.float32)
+        return correct, top, tf.reduce_sum(valid)
 
     def _regularisation(self, per_replica: bool = True):
         """Weight-regularisation losses (the ``deeper`` seed model has them), scaled per replica."""
@@ -160,7 +167,7 @@ class Trainer:
     def _make_eval_step(self):
         def replica_step(x, y):
             probabilities = self.model(x, training=False)
-            per_example = self.loss(y, probabilities)
+            per_example = self.loss(y, probabilities) * self._valid(y)
             return tf.reduce_sum(per_example), *self._counts(y, probabilities)
 
         @tf.function
@@ -170,6 +177,20 @@ class Trainer:
             return [self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for v in outputs]
 
         return step
+
+    def _evened(self, dataset, batches, pad: bool):
+        """Several replicas: no replica may get an empty batch (oneDNN's CPU convolutions fail on
+        one). Training drops the last partial batch; evaluation pads it with all-zero rows,
+        which the counts and losses ignore."""
+        if self.strategy.num_replicas_in_sync == 1:
+            return dataset
+        rows = dataset.unbatch()
+        if pad:
+            missing = (-batches.images) % batches.batch_size
+            x_spec, y_spec = rows.element_spec
+            zeros = (tf.zeros(x_spec.shape, x_spec.dtype), tf.zeros(y_spec.shape, y_spec.dtype))
+            rows = rows.concatenate(tf.data.Dataset.from_tensors(zeros).repeat(missing))
+        return rows.batch(batches.batch_size, drop_remainder=True)
 
     def _distributed(self, dataset, sharded_files: bool = False, files: int = 0):
         options = tf.data.Options()
@@ -184,7 +205,8 @@ class Trainer:
         """One pass over ``batches.epoch(epoch)``; returns the epoch's loss, accuracy and top-3."""
         totals = np.zeros(4)
         steps = 0
-        for batch in self._distributed(batches.epoch(epoch), batches.sharded_files, len(batches)):
+        dataset = self._evened(batches.epoch(epoch), batches, pad=False)
+        for batch in self._distributed(dataset, batches.sharded_files, len(batches)):
             loss, correct, top, count = (float(v) for v in self._train(batch))
             totals += (loss * count, correct, top, count)
             if hooks is not None:
@@ -197,7 +219,7 @@ class Trainer:
     def evaluate(self, batches) -> dict[str, float]:
         """Loss (without class weights), accuracy and top-3 on ``batches`` in order."""
         totals = np.zeros(4)
-        for batch in self._distributed(batches.epoch(0)):
+        for batch in self._distributed(self._evened(batches.epoch(0), batches, pad=True)):
             loss_sum, correct, top, count = (float(v) for v in self._evaluate(batch))
             totals += (loss_sum, correct, top, count)
         logs = self._logs(totals)

@@ -1,0 +1,81 @@
+"""Train a run from the command line: the same code path as notebook 03, on one or many devices.
+
+    python -m helpers.train --profile quick --run-dir runs/x
+    python -m helpers.train --profile quick --run-dir runs/x --strategy mirrored --cpu-devices 2
+    TF_CONFIG='{"cluster": {"worker": ["10.0.0.1:12345", "10.0.0.2:12345"]},
+                "task": {"type": "worker", "index": 0}}' \\
+        python -m helpers.train --profile deepfashion -p data_dir /data/DeepFashion \\
+        --run-dir /shared/runs/df --strategy multiworker          # and index 1 on the other machine
+
+It prints ``replicas: N`` before training, then one line per epoch, and writes
+the run folder's ``model.keras``, ``history.csv`` and ``training.json`` (the
+chief only, into a folder every worker can reach). Interrupt it and start it
+again with the same settings: it resumes from the last finished epoch.
+``--cpu-devices N`` splits this machine's CPU into N logical devices so
+``mirrored`` runs without GPUs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from helpers.errors import InputError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers.train", description=__doc__.split("\n")[0])
+    parser.add_argument("--profile", help="demo, quick, fashion_mnist or deepfashion")
+    parser.add_argument("--run-dir", type=Path, help="the run folder (default runs/<profile>)")
+    parser.add_argument("--strategy", help="auto, one, mirrored or multiworker")
+    parser.add_argument("--cpu-devices", type=int, default=0, help="split the CPU into N devices")
+    parser.add_argument(
+        "-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+        help="any run setting, e.g. -p epochs 3",
+    )  # fmt: skip
+    parser.add_argument("-f", "--parameters-file", type=Path, help="YAML file of name: value")
+    parser.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    from helpers.series import checked_parameters, parse_value, read_parameter_file
+
+    try:
+        parameters = read_parameter_file(args.parameters_file) if args.parameters_file else {}
+        parameters.update({key: parse_value(value) for key, value in args.parameter})
+        for name, value in (("run_dir", args.run_dir), ("strategy", args.strategy)):
+            if value is not None:
+                parameters[name] = str(value)
+        parameters = checked_parameters(parameters, args.profile)
+        if args.profile:
+            parameters["profile"] = args.profile
+        # A strategy (and logical CPUs) must exist before TensorFlow runs anything else.
+        from helpers.training.distribute import is_chief, make_strategy, split_cpu
+
+        split_cpu(args.cpu_devices)
+        from helpers.run import Run
+
+        settings = Run.open(parameters, writer=False).settings  # reads run.json; no TensorFlow yet
+        strategy = make_strategy(settings.strategy)
+        run = Run.open(parameters, writer=is_chief(strategy))
+        from helpers.training import train_run
+
+        trained = train_run(run, strategy, verbose=args.verbose)
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    test = trained.record.get("test") or {}
+    if run.writer:
+        print(
+            f"Saved {run.files.model} (test accuracy {test.get('accuracy', float('nan')):.2%}, "
+            f"best epoch {trained.record.get('best_epoch', 0) + 1} of {trained.record.get('epochs_run')})"
+        )
+    else:
+        print("Worker finished; the chief saved the model")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
