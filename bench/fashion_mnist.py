@@ -17,27 +17,26 @@ Writes a CSV and the accuracy-against-FLOPs chart.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 import pandas as pd
 
-from helpers import plots
+from helpers import atomic, plots
 from helpers.data.fashion_mnist import fashion_mnist_labels
 from helpers.flops import totals
-from helpers.loading import fashion_mnist_arrays, tf_dataset
+from helpers.litert import LiteRTModel, to_tflite
+from helpers.loading import load_inputs, tf_batches
 from helpers.models import build_model
-from helpers.optimization import LiteRTModel, latency_ms, to_tflite
 from helpers.paths import IMAGES_DIR
-from helpers.training import EpochTimer, compile_model, recipe, set_seeds
+from helpers.training import Trainer, recipe, set_seeds
+from helpers.variants import KerasRunner, accuracy, latency_ms
 
 # The seeds' own epoch counts and the accuracies their write-ups claimed.
 SEEDS = {
@@ -49,33 +48,23 @@ SEEDS = {
 OURS = {"ours_tiny": 30, "ours": 30}
 
 
-def train_and_score(
-    name: str, epochs: int, seed: int, labels, x_test, y_test, batch_size: int
-) -> dict:
-    """Train one model with its recipe, score it in float and as full int8."""
+def train_and_score(name: str, epochs: int, seed: int, labels, batch_size: int) -> dict:
+    """Train one model with its recipe through the one training loop; score it in float and full int8."""
     set_seeds(seed)
+    how = recipe(name)
+    train = tf_batches(labels, "train", 28, batch_size, shuffle=True, seed=seed)
+    test = tf_batches(labels, "test", 28, 512)
     model = build_model(name, (28, 28, 1), 10)
-    steps = epochs * math.ceil(len(labels.split("train")) / batch_size)
-    optimizer, augment = recipe(name, steps)
-    train = tf_dataset(labels, "train", 28, batch_size, shuffle=True, augment=augment, seed=seed)
-    compile_model(model, optimizer=optimizer)
-    timer = EpochTimer()
+    trainer = Trainer(
+        model, how.optimizer(epochs * len(train)), augment=how.augment,
+        label_smoothing=how.label_smoothing, seed=seed,
+    )  # fmt: skip
     started = time.perf_counter()
-    model.fit(train, epochs=epochs, verbose=2, callbacks=[timer])
+    trainer.fit(train, None, epochs, verbose=2)
     seconds = time.perf_counter() - started
-    x = x_test.astype("float32") / 255.0
-    accuracy = float(np.mean(model.predict(x, verbose=0, batch_size=512).argmax(1) == y_test))
-    int8 = LiteRTModel(
-        to_tflite(
-            model, "full int8", x[np.random.default_rng(seed).choice(len(x), 200, replace=False)]
-        )
-    )
-    int8_accuracy = float(
-        np.mean(
-            np.concatenate([int8.predict(x[i : i + 500]).argmax(1) for i in range(0, len(x), 500)])
-            == y_test
-        )
-    )
+    runner = KerasRunner(model)
+    calibration = load_inputs(labels, labels.split("train").sample(200, random_state=seed), 28)
+    int8 = LiteRTModel(to_tflite(model, "full int8", calibration))
     cost = totals(model)
     return {
         "model": name,
@@ -86,9 +75,10 @@ def train_and_score(
         "macs": cost["macs"],
         "MFLOPs": round(cost["flops"] / 1e6, 2),
         "train_seconds": round(seconds, 1),
-        "test_accuracy": accuracy,
-        "int8_accuracy": int8_accuracy,
-        "int8_latency_ms": round(latency_ms(int8.predict, x[:1], runs=200)[0], 3),
+        "test_accuracy": accuracy(runner.predict, test),
+        "int8_accuracy": accuracy(int8.predict, test),
+        "int8_latency_ms": round(latency_ms(int8.predict, calibration[:1], runs=200)[0], 3),
+        "threads": int8.threads,
     }
 
 
@@ -160,9 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         **{k: int(v) for k, v in (item.split("=") for item in args.epochs)},
     }
     labels = fashion_mnist_labels(val_fraction=0.0)
-    x_test, y_test = fashion_mnist_arrays(labels, "test")
     print(
-        f"Fashion-MNIST {len(labels.split('train'))}/{len(y_test)}; {os.cpu_count()} CPUs, {platform.machine()}"
+        f"Fashion-MNIST {len(labels.split('train'))}/{len(labels.split('test'))}; "
+        f"{os.cpu_count()} CPUs, {platform.machine()}"
     )
     runs_csv = args.out.with_suffix(".runs.csv")
     rows = current_runs(pd.read_csv(runs_csv)) if args.resume and runs_csv.exists() else []
@@ -171,12 +161,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Resuming {runs_csv}: {len(rows)} runs kept, {len(todo)} to go")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for name, seed in todo:
-        rows.append(
-            train_and_score(name, epochs[name], seed, labels, x_test, y_test, args.batch_size)
-        )
-        pd.DataFrame(rows).to_csv(runs_csv, index=False)  # nothing lost if stopped
+        rows.append(train_and_score(name, epochs[name], seed, labels, args.batch_size))
+        atomic.write_csv(runs_csv, pd.DataFrame(rows))  # nothing lost if stopped
     table = summarise(pd.DataFrame(rows))
-    table.to_csv(args.out, index=False)
+    atomic.write_csv(args.out, table)
     plots.accuracy_vs_flops(table, path=args.out.with_name("fashion_mnist_accuracy_vs_flops.png"))
     with pd.option_context("display.width", 250, "display.max_columns", None):
         print(table.to_string(index=False))

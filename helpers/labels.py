@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from helpers.data import LabelSet, label_dataset, summarize_report
+from helpers.errors import InputError, NothingUsable
 from helpers.settings import Settings
 
 
@@ -43,7 +44,16 @@ def build_labels(settings: Settings) -> LabelSet:
     kind = dataset_kind(settings.dataset)
     options = {name: settings[name] for name in kind.options}
     labels = label_dataset(settings.dataset, settings.data_dir, **options)
+    if labels.table.empty:
+        raise nothing_usable(settings.data_dir or settings.dataset, labels)
     return cap_images(labels, settings.max_images, settings.seed)
+
+
+def nothing_usable(data_dir, labels: LabelSet) -> NothingUsable:
+    """The error for a dataset whose every row was skipped, naming the commonest reasons."""
+    reasons = summarize_report(labels.report[labels.report["action"] == "skipped"]).head(3)
+    named = ", ".join(f"{row.files} {row.issue}" for row in reasons.itertuples()) or "nothing found"
+    return NothingUsable(data_dir, f"no usable image: every row was skipped ({named})")
 
 
 def format_report(report: pd.DataFrame, limit: int = 20) -> str:
@@ -57,6 +67,9 @@ def format_report(report: pd.DataFrame, limit: int = 20) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from helpers import atomic
+    from helpers.data.registry import dataset_kind, datasets
+
     parser = argparse.ArgumentParser(
         prog="python -m helpers.labels", description=__doc__.split("\n")[0]
     )
@@ -66,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--dataset",
         default="deepfashion",
-        choices=["deepfashion", "product_images", "clothing_full"],
+        choices=[name for name, kind in datasets().items() if kind.needs_data_dir],
     )
     parser.add_argument("--out", type=Path, default=Path("labels.csv"), help="labels CSV to write")
     parser.add_argument(
@@ -88,22 +101,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the grouped split")
     args = parser.parse_args(argv)
 
-    options = {"seed": args.seed, "check_files": not args.no_check}
-    if args.dataset == "deepfashion":
-        options.update(source=args.source, split=args.split)
-    elif args.dataset == "product_images":
-        options.update(label_column=args.label_column, min_images=args.min_images)
-    else:
-        options.update(min_images=args.min_images)
+    given = {
+        "source": args.source,
+        "split": args.split,
+        "label_column": args.label_column,
+        "min_images": args.min_images,
+    }
+    options = {name: given[name] for name in dataset_kind(args.dataset).options}
+    options.update(seed=args.seed, check_files=not args.no_check)
     try:
         labels = label_dataset(args.dataset, args.data_dir, **options)
-    except (FileNotFoundError, ValueError) as err:
+    except (InputError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    labels.table.to_csv(args.out, index=False)
+    if labels.table.empty:
+        print(format_report(labels.report), file=sys.stderr)
+        print(f"error: {nothing_usable(args.data_dir, labels)}", file=sys.stderr)
+        return 1
+    atomic.write_csv(args.out, labels.table)
     if args.report:
-        labels.report.to_csv(args.report, index=False)
+        atomic.write_csv(args.report, labels.report)
+    for note in labels.notes:
+        print(note)
     print(f"Wrote {len(labels.table)} rows, {len(labels.classes)} classes to {args.out}")
     print(labels.counts().to_string())
     print()

@@ -1,12 +1,25 @@
-"""First-cell set-up shared by every notebook: versions, Colab detection, plot style."""
+"""First-cell set-up shared by every notebook: versions, Colab detection, plot style, Colab installs.
+
+In Colab the notebooks keep Colab's own TensorFlow, Keras, ipykernel,
+jupyter_client and ipywidgets (upgrading ipykernel there can crash the runtime)
+and install only the project's other dependencies that are missing, read from
+``pyproject.toml``. This project needs at least :data:`MINIMUM_VERSIONS`.
+"""
 
 from __future__ import annotations
 
+import os
 import platform
+import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
 
 PACKAGES = ("tensorflow", "keras", "pandas", "seaborn", "papermill", "ipywidgets", "fastai")
+# What Colab's own stack must meet (googlecolab/backend-info lists TF 2.20, Keras 3.13).
+MINIMUM_VERSIONS = {"tensorflow": "2.20", "keras": "3.13"}
+# Never installed or upgraded by the notebooks: Colab's runtime depends on its own copies.
+COLAB_KEEPS = {"tensorflow", "keras", "ipykernel", "jupyter-client", "jupyter_client", "ipywidgets"}
 
 
 def in_colab() -> bool:
@@ -25,14 +38,70 @@ def versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str]:
     return found
 
 
+def _as_tuple(version: str) -> tuple[int, ...]:
+    parts = []
+    for piece in version.split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def too_old(found: dict[str, str]) -> list[str]:
+    """``name found < minimum`` for each package below :data:`MINIMUM_VERSIONS`."""
+    return [
+        f"{name} {found.get(name)} < {minimum}"
+        for name, minimum in MINIMUM_VERSIONS.items()
+        if found.get(name, "not installed") == "not installed"
+        or _as_tuple(found[name]) < _as_tuple(minimum)
+    ]
+
+
 def setup_notebook() -> dict[str, str]:
-    """Set the plot style and print where we run and with which versions."""
+    """Set the plot style and print where we run and with which versions (warn when too old)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the kernel's TensorFlow: quiet start-up
     sns.set_theme(context="notebook", style="whitegrid")
     plt.rcParams["figure.dpi"] = 100
     info = versions()
     place = "Colab" if in_colab() else "local Jupyter/papermill"
     print(f"Running in {place}: " + ", ".join(f"{k} {v}" for k, v in info.items()))
+    for problem in too_old(info):
+        print(f"Warning: {problem} (this project needs at least that version)")
     return info
+
+
+def project_requirements(pyproject: Path) -> list[str]:
+    """The ``[project] dependencies`` of ``pyproject.toml``."""
+    import tomllib
+
+    return tomllib.loads(Path(pyproject).read_text())["project"]["dependencies"]
+
+
+def _name(requirement: str) -> str:
+    for stop in "<>=!~;[ ":
+        requirement = requirement.split(stop)[0]
+    return requirement.strip().lower().replace("_", "-")
+
+
+def install_for_colab(pyproject: Path | None = None) -> list[str]:
+    """Install the requirements Colab lacks, never Colab's own stack; say if a restart is needed."""
+    pyproject = pyproject or Path(__file__).resolve().parent.parent / "pyproject.toml"
+    wanted = [r for r in project_requirements(pyproject) if _name(r) not in COLAB_KEEPS]
+    missing = []
+    for requirement in wanted:
+        try:
+            metadata.version(_name(requirement))
+        except metadata.PackageNotFoundError:
+            missing.append(requirement)
+    if missing:
+        print("Installing what Colab lacks: " + ", ".join(missing))
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *missing], check=True)
+    loaded = [r for r in missing if _name(r).replace("-", "_") in sys.modules]
+    if loaded:
+        print("Restart the runtime (Runtime > Restart session), then run the notebook again: " + ", ".join(loaded) + " changed after import.")
+    problems = too_old(versions(("tensorflow", "keras")))
+    if problems:
+        print("Colab's " + "; ".join(problems) + ": the notebooks may fail. Keep Colab's versions " "and tell the project, or use a local `make setup`.")
+    return missing

@@ -8,16 +8,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from PIL import Image
 
+from helpers import atomic
 from helpers.data import LabelSet
+from helpers.flops import most_expensive
 
 
 def save(fig: plt.Figure, path: Path | None) -> plt.Figure:
-    """Save ``fig`` as PNG when ``path`` is given; return it for display."""
+    """Save ``fig`` as PNG (atomically) when ``path`` is given; return it for display."""
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110, bbox_inches="tight")
+        atomic.save_figure(fig, path, dpi=110, bbox_inches="tight")
     return fig
 
 
@@ -36,24 +36,10 @@ def class_distribution(labels: LabelSet, path: Path | None = None) -> plt.Figure
     return save(fig, path)
 
 
-def load_rgb(path: Path, size: int | None = None) -> np.ndarray:
-    """An image as an RGB uint8 array (grayscale, CMYK and RGBA converted)."""
-    with Image.open(path) as img:
-        img = img.convert("RGB")
-        if size:
-            img = img.resize((size, size))
-        return np.asarray(img)
-
-
 def sample_grid(
     labels: LabelSet, per_class: int = 6, seed: int = 0, path: Path | None = None
 ) -> plt.Figure:
-    """A few training images of every class, one row per class."""
-    if labels.dataset == "fashion_mnist":
-        from helpers.data.fashion_mnist import load_fashion_mnist
-
-        data = load_fashion_mnist(labels.root, download=False)
-        return fashion_mnist_grid(data.x_train, data.y_train, labels.classes, per_class, path)
+    """A few training images of every class, one row per class, read by the training reader."""
     train = labels.split("train")
     rows = len(labels.classes)
     fig, axes = plt.subplots(rows, per_class, figsize=(1.4 * per_class, 1.5 * rows), squeeze=False)
@@ -63,68 +49,11 @@ def sample_grid(
         for col, ax in enumerate(axes[row]):
             ax.axis("off")
             if col < len(picked):
-                ax.imshow(load_rgb(Path(labels.root) / picked[col], size=96))
+                image = labels.kind.images.read(labels, picked[col])
+                ax.imshow(image.squeeze(), cmap="gray" if image.shape[-1] == 1 else None)
         axes[row][0].set_title(label, loc="left", fontsize=9)
     fig.tight_layout()
     return save(fig, path)
-
-
-def fashion_mnist_grid(
-    images: np.ndarray,
-    targets: np.ndarray,
-    classes: list[str],
-    per_class: int = 6,
-    path: Path | None = None,
-) -> plt.Figure:
-    """The same grid for Fashion-MNIST arrays."""
-    fig, axes = plt.subplots(
-        len(classes), per_class, figsize=(1.2 * per_class, 1.3 * len(classes)), squeeze=False
-    )
-    for row, label in enumerate(classes):
-        picked = np.flatnonzero(targets == row)[:per_class]
-        for col, ax in enumerate(axes[row]):
-            ax.axis("off")
-            if col < len(picked):
-                ax.imshow(images[picked[col]], cmap="gray_r")
-        axes[row][0].set_title(label, loc="left", fontsize=9)
-    fig.tight_layout()
-    return save(fig, path)
-
-
-def split_sizes(labels: LabelSet) -> pd.DataFrame:
-    """Images and classes per split, with each split's share."""
-    table = labels.table.groupby("split").agg(images=("path", "size"), classes=("label", "nunique"))
-    table = table.reindex(["train", "val", "test"]).fillna(0).astype(int)
-    table["share"] = (table["images"] / max(1, table["images"].sum())).round(3)
-    return table
-
-
-def show_fastai_batch(labels: LabelSet, image_size: int = 128, seed: int = 0):
-    """fastai's ``ImageDataLoaders.from_df(...).show_batch()``, or None when fastai is absent."""
-    try:
-        from fastai.vision.all import ImageDataLoaders, Resize
-    except ImportError:
-        print(
-            "fastai is not installed (it needs PyTorch): pip install -r requirements-fastai.txt "
-            "to see its show_batch here. Everything else works without it."
-        )
-        return None
-    frame = labels.table[labels.table["split"] != "test"].assign(
-        is_valid=lambda t: t["split"] == "val"
-    )
-    loaders = ImageDataLoaders.from_df(
-        frame,
-        path=labels.root,
-        fn_col="path",
-        label_col="label",
-        valid_col="is_valid",
-        item_tfms=Resize(image_size),
-        bs=16,
-        seed=seed,
-        num_workers=0,
-    )
-    loaders.show_batch(max_n=9)
-    return loaders
 
 
 def learning_curves(history: pd.DataFrame, path: Path | None = None) -> plt.Figure:
@@ -207,7 +136,7 @@ def field_on_image(
 
 def flops_bars(table: pd.DataFrame, top: int = 15, path: Path | None = None) -> plt.Figure:
     """The most expensive layers by FLOPs, with each one's share of the total."""
-    ranked = table[table["flops"] > 0].sort_values("flops", ascending=False).head(top)
+    ranked = most_expensive(table, top)
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(ranked) + 1.2))
     sns.barplot(x=ranked["flops"] / 1e6, y=ranked["layer"], hue=ranked["type"], dodge=False, ax=ax)
     for y, (flops, share) in enumerate(zip(ranked["flops"] / 1e6, ranked["share"], strict=True)):

@@ -1,36 +1,26 @@
-"""Classify image files with a saved model, preprocessed exactly as in training.
+"""Classify image files with a saved model, read and preprocessed exactly as in training.
 
     python -m helpers.predict MODEL.keras IMAGE... [--top 5] [--classes classes.json]
 
-Images are read with PIL, converted to RGB (or grayscale for a one-channel
-model), resized bilinearly to the model's input size and scaled to [0, 1],
-as ImageDataGenerator does. A missing, empty or non-image file gets a one-line
-error naming it and the exit status is 1, but every other image is classified.
+Images go through the training reader (:mod:`helpers.images`): RGB (or
+grayscale for a one-channel model), bilinear resize to the model's input, scaled
+to [0, 1]. A missing, empty, undecodable, unsupported or oversized file gets a
+one-line error naming it and the exit status is 1, but every other image is
+still classified. A file that is not a Keras model, a class list that is
+missing, malformed or of the wrong length, and ``--top`` below 1 stop the
+command at once with one line and status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
-
-def preprocess(source, input_shape) -> np.ndarray:
-    """An image file (path or file-like) as the model's input: ``H x W x C`` float32 in [0, 1]."""
-    height, width, channels = input_shape
-    with Image.open(source) as image:
-        image = image.convert("L" if channels == 1 else "RGB")
-        if image.size != (width, height):
-            image = image.resize((width, height), Image.BILINEAR)
-        pixels = np.asarray(image, dtype=np.float32) / 255.0
-    return pixels[..., None] if channels == 1 else pixels
+from helpers.errors import ImageError, InputError, ModelFileError
 
 
 def top_k(probabilities: np.ndarray, classes: list[str], k: int = 5) -> list[tuple[str, float]]:
@@ -39,37 +29,54 @@ def top_k(probabilities: np.ndarray, classes: list[str], k: int = 5) -> list[tup
     return [(classes[i], float(probabilities[i])) for i in order]
 
 
+def read_classes(path: Path, count: int) -> list[str]:
+    """A JSON list of ``count`` class names, or ModelFileError naming the file and the problem."""
+    try:
+        classes = json.loads(Path(path).read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        raise ModelFileError(path, "no such class list") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelFileError(path, f"not a JSON list of class names ({err})") from None
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+        raise ModelFileError(path, "not a JSON list of class names (strings)")
+    if len(classes) != count:
+        raise ModelFileError(path, f"{len(classes)} classes, the model has {count} outputs")
+    return classes
+
+
 def find_classes(model_path: Path, explicit: Path | None, count: int) -> list[str]:
-    """Class names: ``--classes``, else ``classes.json`` beside the model, else ``class_0..``."""
-    for candidate in [explicit, model_path.with_name("classes.json")]:
-        if candidate is not None and candidate.is_file():
-            classes = json.loads(candidate.read_text())
-            if len(classes) != count:
-                raise ValueError(
-                    f"{candidate}: {len(classes)} classes, the model has {count} outputs"
-                )
-            return classes
+    """Class names: ``explicit`` (must exist), else ``classes.json`` beside the model, else ``class_0..``."""
+    if explicit is not None:
+        return read_classes(explicit, count)
+    beside = Path(model_path).with_name("classes.json")
+    if beside.is_file():
+        return read_classes(beside, count)
     return [f"class_{i}" for i in range(count)]
 
 
 def classify(model, sources, classes: list[str], k: int = 5):
-    """``(source, top-k or None, error or None)`` for each image; bad files do not stop the rest."""
+    """``(source, top-k or None, error or None)`` for each image (a path or bytes); bad ones do not stop the rest."""
+    from helpers.images import model_input
+
     input_shape = tuple(model.input_shape[1:])
     for source in sources:
         try:
-            if isinstance(source, Path | str):
-                path = Path(source)
-                if not path.is_file():
-                    raise FileNotFoundError("no such file")
-                if path.stat().st_size == 0:
-                    raise ValueError("empty file")
-            pixels = preprocess(source, input_shape)
-        except (FileNotFoundError, ValueError, UnidentifiedImageError, OSError) as err:
-            reason = "not an image" if isinstance(err, UnidentifiedImageError) else str(err)
-            yield source, None, reason
+            pixels = model_input(source if isinstance(source, bytes) else Path(source), input_shape)
+        except ImageError as err:
+            yield source, None, err.problem
+            continue
+        except OSError as err:
+            yield source, None, err.strerror or str(err)
             continue
         probabilities = model.predict(pixels[None], verbose=0)[0]
         yield source, top_k(probabilities, classes, k), None
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("model", type=Path)
     parser.add_argument("images", nargs="+", type=Path)
-    parser.add_argument("--top", type=int, default=5)
+    parser.add_argument("--top", type=positive, default=5, help="how many classes to show (>= 1)")
     parser.add_argument(
         "--classes",
         type=Path,
@@ -86,17 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    import keras
+    from helpers.models import load_model
 
-    import helpers.models  # noqa: F401  (registers the custom preprocessing layer)
-
-    if not args.model.is_file():
-        print(f"error: {args.model}: no such model file", file=sys.stderr)
-        return 2
-    model = keras.models.load_model(args.model)
     try:
+        model = load_model(args.model)
         classes = find_classes(args.model, args.classes, model.output_shape[-1])
-    except ValueError as err:
+    except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     status = 0

@@ -48,6 +48,11 @@ def model_key(settings: Settings) -> dict[str, Any]:
     return {**labels_key(settings), **{name: _plain(settings[name]) for name in MODEL_SETTINGS}}
 
 
+def architecture_key(settings: Settings) -> dict[str, Any]:
+    """What per-layer tables depend on: the architecture, its input size and (via the labels) classes."""
+    return {**labels_key(settings), "model": settings.model, "image_size": settings.image_size}
+
+
 def _plain(value: Any) -> Any:
     return str(value) if isinstance(value, Path) else value
 
@@ -55,6 +60,8 @@ def _plain(value: Any) -> Any:
 ARTIFACTS: dict[str, tuple[Callable[[Settings], dict], tuple[str, ...]]] = {
     "labels": (labels_key, ("labels", "classes", "label_report", "dataset")),
     "model": (model_key, ("model", "history", "training")),
+    "fields": (architecture_key, ("receptive_field",)),
+    "costs": (architecture_key, ("costs", "layers")),
     "evaluation": (model_key, ("predictions", "metrics")),
     "optimization": (model_key, ("optimization",)),
 }
@@ -170,15 +177,15 @@ class Run:
 
     # --- the artifacts --------------------------------------------------------------------------
 
-    def labels(self):
-        """The run's labels: read back when current, else built, saved and recorded."""
+    def labels(self, rebuild: bool = False):
+        """The run's labels: read back when current (unless ``rebuild``), else built, saved, recorded."""
         from helpers.data import LabelSet
         from helpers.labels import build_labels
 
-        reason = self.stale("labels")
+        reason = "asked to rebuild" if rebuild else self.stale("labels")
         if reason is None:
             return LabelSet.load(self.files)
-        if self.files.labels.exists():
+        if self.files.labels.exists() and not rebuild:
             self.log(f"Rebuilding the labels: {reason}")
         labels = build_labels(self.settings)
         if self.writer:
@@ -199,6 +206,21 @@ class Run:
             f"Training {self.settings.model} for up to {self.settings.epochs} epochs first: {reason}"
         )
         return train_run(self).model
+
+    def train(self, verbose: int = 2):
+        """Train now unless the run already holds a current model; either way return what
+        training left (:class:`helpers.training.Trained`: model, history, ``training.json``)."""
+        from helpers.training import Trained, load_run_model, read_history, train_run
+
+        reason = self.stale("model")
+        if reason is None:
+            self.log(f"{self.files.model.name} is current for these settings: read back, not retrained")
+            return Trained(
+                load_run_model(self.files), read_history(self.files), atomic.read_json(self.files.training)
+            )
+        if self.files.model.exists():
+            self.log(f"Training again: {reason}")
+        return train_run(self, verbose=verbose)
 
     def table_model(self):
         """For receptive fields and costs (they do not depend on weights): the trained model when

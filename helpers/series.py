@@ -238,9 +238,11 @@ def run_series(
                 f"{notebook.name} {why}\n  kernel log: {kernel_log}\n  {resume}"
             ) from None
         log(f"done in {time.perf_counter() - started:.1f} s")
+    from helpers.run import Run
     from helpers.summary import write_summary
 
-    write_summary(run)
+    given = {**parameters, "profile": settings.profile, "run_dir": str(run.root)}
+    write_summary(Run.open(given, writer=False, log=lambda _: None))
     return run
 
 

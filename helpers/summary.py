@@ -1,29 +1,53 @@
-"""The results summary of a run: one table in the seed write-ups' style, plus links to the figures."""
+"""The results summary of a run: one table in the seed write-ups' style, plus links to the figures.
+
+Only artifacts made with the run's current settings are shown; one that is
+missing or stale (made with other settings) is named with the notebook that
+remakes it, never mixed into the table.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from helpers.paths import RunFiles, read_json
+import pandas as pd
+
+from helpers import atomic
+from helpers.run import Run
+
+NOTEBOOK_OF = {
+    "model": "03_training",
+    "costs": "05_flops",
+    "evaluation": "06_evaluation",
+    "optimization": "07_optimization",
+}
+COLUMNS = {
+    "model": "model",
+    "input": "input size",
+    "accuracy": "accuracy",
+    "top3": "top-3",
+    "top5": "top-5",
+    "params": "params",
+    "macs": "MACs (M)",
+    "flops": "FLOPs (M)",
+    "file_bytes": "file size (MB)",
+}
 
 
-def _pct(value) -> str:
-    return f"{value:.2%}" if isinstance(value, int | float) else "—"
+def _current(run: Run, artifact: str, path: Path) -> dict:
+    return atomic.read_json(path) if run.current(artifact) else {}
 
 
-def _num(value, scale: float = 1.0, digits: int = 2) -> str:
-    return f"{value / scale:,.{digits}f}" if isinstance(value, int | float) else "—"
-
-
-def summary_rows(run: RunFiles) -> list[dict]:
+def summary_table(run: Run) -> pd.DataFrame:
     """One row for the trained model, plus one per optimised variant when 07 measured them."""
-    training = read_json(run.training) if run.training.exists() else {}
-    metrics = read_json(run.metrics) if run.metrics.exists() else {}
-    costs = read_json(run.costs) if run.costs.exists() else {}
+    files = run.files
+    training = _current(run, "model", files.training)
+    metrics = _current(run, "evaluation", files.metrics)
+    costs = _current(run, "costs", files.costs)
     shape = costs.get("input_shape") or training.get("input_shape") or []
+    name = training.get("model") or costs.get("model") or run.settings.model
     rows = [
         {
-            "model": training.get("model") or costs.get("model", "—"),
+            "model": name,
             "input": "x".join(map(str, shape)) or "—",
             "accuracy": metrics.get("accuracy", training.get("test", {}).get("accuracy")),
             "top3": metrics.get("top3_accuracy"),
@@ -32,55 +56,61 @@ def summary_rows(run: RunFiles) -> list[dict]:
             "macs": costs.get("macs"),
             "flops": costs.get("flops"),
             "file_bytes": costs.get("file_bytes")
-            or (run.model.stat().st_size if run.model.exists() else None),
+            or (files.model.stat().st_size if training and files.model.exists() else None),
         }
     ]
-    optimisation = run.root / "optimization.csv"
-    if optimisation.exists():
-        import pandas as pd
-
-        for variant in pd.read_csv(optimisation).to_dict("records"):
+    if run.current("optimization"):
+        for variant in pd.read_csv(files.optimization).to_dict("records"):
             if variant.get("variant") == "Keras float32":  # the trained model itself: row 1
                 continue
             rows.append(
                 {
-                    "model": f"{rows[0]['model']} · {variant['variant']}",
+                    "model": f"{name} · {variant['variant']}",
                     "input": rows[0]["input"],
-                    "accuracy": variant.get("accuracy"),
-                    "top3": None,
-                    "top5": None,
-                    "params": variant.get("params"),
-                    "macs": variant.get("macs"),
-                    "flops": variant.get("flops"),
-                    "file_bytes": variant.get("file_bytes"),
+                    **{k: variant.get(k) for k in ("accuracy", "params", "macs", "flops", "file_bytes")},
                 }
             )
-    return rows
+    return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
-def write_summary(run: RunFiles) -> Path:
-    """Write ``summary.md``: the results table and links to every figure of the run."""
-    lines = [
-        f"# Results of run `{run.root.name}`",
-        "",
-        "| model | input size | accuracy | top-3 | top-5 | params | MACs (M) | FLOPs (M) | file size (MB) |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for row in summary_rows(run):
-        lines.append(
-            f"| {row['model']} | {row['input']} | {_pct(row['accuracy'])} | {_pct(row['top3'])} | "
-            f"{_pct(row['top5'])} | {_num(row['params'], 1, 0)} | {_num(row['macs'], 1e6)} | "
-            f"{_num(row['flops'], 1e6)} | {_num(row['file_bytes'], 1e6)} |"
-        )
+def _formatted(table: pd.DataFrame) -> pd.DataFrame:
+    def pct(value):
+        return f"{value:.2%}" if pd.notna(value) else "—"
+
+    def num(scale, digits):
+        return lambda v: f"{v / scale:,.{digits}f}" if pd.notna(v) else "—"
+
+    shown = table.copy()
+    for column in ("accuracy", "top3", "top5"):
+        shown[column] = shown[column].map(pct)
+    shown["params"] = shown["params"].map(num(1, 0))
+    for column in ("macs", "flops", "file_bytes"):
+        shown[column] = shown[column].map(num(1e6, 2))
+    return shown.rename(columns=COLUMNS)
+
+
+def write_summary(run: Run) -> Path:
+    """Write ``summary.md``: the results table, what is missing or stale, and every figure."""
+    lines = [f"# Results of run `{run.files.root.name}`", ""]
+    lines.append(_formatted(summary_table(run)).to_markdown(index=False))
     lines += [
         "",
         "FLOPs = 2 x MACs of convolutions and dense layers, per image. Accuracy is on the test split.",
         "",
     ]
-    figures = sorted(run.figures.glob("*.png")) if run.figures.exists() else []
+    missing = {
+        artifact: run.stale(artifact)
+        for artifact in NOTEBOOK_OF
+        if run.stale(artifact) is not None
+    }
+    if missing:
+        lines += ["## Not in the table", ""]
+        lines += [f"- {reason}: run {NOTEBOOK_OF[artifact]}" for artifact, reason in missing.items()]
+        lines.append("")
+    figures = sorted(run.files.figures.glob("*.png")) if run.files.figures.exists() else []
     if figures:
         lines += ["## Figures", ""] + [
             f"- [{p.stem.replace('_', ' ')}](figures/{p.name})" for p in figures
         ]
-    run.summary.write_text("\n".join(lines) + "\n")
-    return run.summary
+    atomic.write_text(run.files.summary, "\n".join(lines) + "\n")
+    return run.files.summary

@@ -20,30 +20,15 @@ import pandas as pd
 from PIL import Image
 
 from helpers.data import LabelSet
+from helpers.images import read_image
 
 ALL = "(all)"
 ANY = "(any)"
 
 
 def make_image_loader(labels: LabelSet) -> Callable[[str], np.ndarray]:
-    """``path -> uint8 RGB (or gray) array`` for a labels table: files, or Fashion-MNIST's idx arrays."""
-    if labels.dataset == "fashion_mnist":
-        from helpers.data.fashion_mnist import FILES, load_fashion_mnist
-
-        data = load_fashion_mnist(labels.root, download=False)
-
-        def from_arrays(path: str) -> np.ndarray:
-            source, index = path.rsplit("#", 1)
-            images = data.x_train if source == FILES["train"][0] else data.x_test
-            return images[int(index)]
-
-        return from_arrays
-
-    def from_file(path: str) -> np.ndarray:
-        with Image.open(Path(labels.root) / path) as image:
-            return np.asarray(image.convert("RGB"))
-
-    return from_file
+    """``path -> uint8 RGB (or gray) array`` for a labels table, read by the training reader."""
+    return lambda path: labels.kind.images.read(labels, path)
 
 
 def png_bytes(pixels: np.ndarray, side: int = 224) -> bytes:
@@ -154,7 +139,7 @@ class Explorer:
         """Top-k of an uploaded image's bytes, preprocessed as in training."""
         from helpers.predict import classify
 
-        ((_, ranked, error),) = classify(self.model, [io.BytesIO(content)], self.classes, k)
+        ((_, ranked, error),) = classify(self.model, [bytes(content)], self.classes, k)
         if error:
             raise ValueError(error)
         return ranked
@@ -169,8 +154,7 @@ class Explorer:
                     f"<b>{html.escape(item['name'])}</b>: {html.escape(str(err))}"
                 )
                 continue
-            with Image.open(io.BytesIO(content)) as image:
-                self.upload_image.value = png_bytes(np.asarray(image.convert("RGB")), 160)
+            self.upload_image.value = png_bytes(read_image(content), 160)
             listed = "".join(f"<li>{html.escape(label)} {p:.1%}</li>" for label, p in ranked)
             self.upload_result.value = f"<b>{html.escape(item['name'])}</b><ol>{listed}</ol>"
 

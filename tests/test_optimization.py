@@ -4,26 +4,22 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import pandas as pd
 import pytest
 
 from helpers.flops import totals
+from helpers.loading import Batches
 from helpers.models import build_model, build_natural
-from helpers.optimization import (
-    KeepPruned,
-    KerasRunner,
-    LiteRTModel,
-    Variant,
-    fine_tune,
-    measure,
-    nonzero_params,
-    prune_magnitude,
-    prune_structured,
-    recommend,
-    to_tflite,
-)
+from helpers.optimization import KeepPruned, nonzero_params, prune_magnitude, prune_structured
+from helpers.variants import fine_tune
 
 RNG = np.random.default_rng(0)
+
+
+def array_batches(x, y, batch_size=16) -> Batches:
+    """Arrays as the loaders' Batches (what the training loop reads)."""
+    import tensorflow as tf
+
+    return Batches(len(x), batch_size, lambda epoch: tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size))
 
 
 def zero_half_the_filters(model: keras.Model) -> None:
@@ -80,23 +76,6 @@ def test_pruning_refuses_branched_models():
         prune_structured(build_model("efficientnet_b0", (32, 32, 3), 3, weights=None), 0.5)
 
 
-def test_litert_variants_agree_with_keras():
-    model = build_natural("fashion_cnn")
-    x = RNG.random((16, 28, 28, 1)).astype("float32")
-    reference = model.predict(x, verbose=0)
-    float32 = to_tflite(model, "float32")
-    assert np.allclose(LiteRTModel(float32).predict(x), reference, atol=1e-4)
-    for variant in ("dynamic int8", "float16"):
-        assert np.abs(LiteRTModel(to_tflite(model, variant)).predict(x) - reference).max() < 0.05
-    int8 = to_tflite(model, "full int8", representative=x)
-    runner = LiteRTModel(int8)
-    assert runner.input["dtype"] == np.int8 and runner.output["dtype"] == np.int8
-    assert np.abs(runner.predict(x) - reference).max() < 0.1
-    assert len(int8) <= 0.3 * len(float32)
-    with pytest.raises(ValueError, match="representative"):
-        to_tflite(model, "full int8")
-
-
 def test_magnitude_pruning_keeps_its_zeros_while_fine_tuning():
     model = build_natural("fashion_cnn")
     sparse, masks = prune_magnitude(model, 0.5)
@@ -104,38 +83,9 @@ def test_magnitude_pruning_keeps_its_zeros_while_fine_tuning():
     assert before < 0.55 * model.count_params()
     x = RNG.random((32, 28, 28, 1)).astype("float32")
     y = keras.utils.to_categorical(RNG.integers(0, 10, 32), 10)
-    fine_tune(sparse, (x, y), (x, y), epochs=1, callbacks=[KeepPruned(masks)])
+    batches = array_batches(x, y)
+    fine_tune(sparse, batches, batches, epochs=1, callbacks=[KeepPruned(masks)])
     for layer in sparse.layers:
         if layer.name in masks:
             assert np.all(layer.kernel.numpy()[masks[layer.name] == 0] == 0)
     assert totals(sparse)["flops"] == totals(model)["flops"]  # dense kernels: same FLOPs
-
-
-def test_measure_and_recommend():
-    model = build_natural("fashion_cnn")
-    x = RNG.random((40, 28, 28, 1)).astype("float32")
-    y = model.predict(x, verbose=0).argmax(axis=1)  # the float model is right by construction
-    cost = totals(model)
-    variants = [
-        Variant(
-            "Keras float32", KerasRunner(model), 1000, cost["params"], cost["macs"], cost["flops"]
-        ),
-        Variant(
-            "LiteRT float32",
-            LiteRTModel(to_tflite(model, "float32")),
-            500,
-            cost["params"],
-            cost["macs"],
-            cost["flops"],
-        ),
-    ]
-    table = measure(variants, x, y, runs=5)
-    assert table["accuracy"].tolist() == [1.0, 1.0]
-    assert table.loc[0, "speedup_p50"] == 1.0 and table.loc[1, "size_ratio"] == 0.5
-    assert (table["latency_p95_ms"] >= table["latency_p50_ms"]).all()
-    text = recommend(table)
-    assert text.splitlines()[-1].startswith("Ship ")
-    worse = pd.concat(
-        [table, table.iloc[[1]].assign(variant="bad", accuracy=0.5, accuracy_change_points=-50.0)]
-    )
-    assert "bad (-50.00 points)" in recommend(worse.reset_index(drop=True))

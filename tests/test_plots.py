@@ -23,7 +23,7 @@ def test_label_figures(deepfashion_tree, tmp_path):
     assert (tmp_path / "dist.png").stat().st_size > 1000 and (
         tmp_path / "grid.png"
     ).stat().st_size > 1000
-    assert plots.split_sizes(labels)["images"].sum() == len(labels.table)
+    assert labels.split_sizes()["images"].sum() == len(labels.table)
 
 
 def test_confusion_heatmap_stays_readable_at_46_classes(tmp_path):
@@ -70,5 +70,7 @@ def test_result_figures(tmp_path):
 
 @pytest.mark.skipif(importlib.util.find_spec("fastai") is not None, reason="fastai is installed")
 def test_fastai_view_says_when_fastai_is_missing(deepfashion_tree, capsys):
-    assert plots.show_fastai_batch(label_deepfashion(deepfashion_tree)) is None
+    from helpers.fastai_view import show_fastai_batch
+
+    assert show_fastai_batch(label_deepfashion(deepfashion_tree)) is None
     assert "fastai is not installed" in capsys.readouterr().out

@@ -81,6 +81,17 @@ class LabelSet:
         counts["total"] = counts.sum(axis=1)
         return counts
 
+    def split_sizes(self) -> pd.DataFrame:
+        """Images and classes per split, with each split's share."""
+        table = self.table.groupby("split").agg(images=("path", "size"), classes=("label", "nunique"))
+        table = table.reindex(list(SPLITS)).fillna(0).astype(int)
+        table["share"] = (table["images"] / max(1, table["images"].sum())).round(3)
+        return table
+
+    def products(self) -> pd.Series:
+        """The product each row belongs to (its folder; or the row itself for arrays)."""
+        return self.kind.images.product(self.table["path"])
+
     def absolute_paths(self) -> pd.Series:
         """The table's paths joined to the data folder."""
         if self.root is None:

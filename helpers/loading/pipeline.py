@@ -180,12 +180,13 @@ def plan_caches(
     counts: dict[str, int], image_size: int, channels: int, budget: int | None = None
 ) -> dict[str, str]:
     """``auto`` resolved per split, in the order given: ``memory`` while the split's uint8
-    images fit what is left of the memory budget, else ``disk``."""
+    images fit what is left of the memory budget, else ``disk`` — except the test split, read
+    only a few times per run, which streams (``none``) rather than fill a disk cache."""
     left = memory_budget() if budget is None else budget
     plan = {}
     for split, count in counts.items():
         needed = uint8_bytes(count, image_size, channels)
-        plan[split] = "memory" if needed <= left else "disk"
+        plan[split] = "memory" if needed <= left else ("none" if split == "test" else "disk")
         left -= needed if plan[split] == "memory" else 0
     return plan
 

@@ -248,7 +248,8 @@ class Trainer:
         callbacks: Sequence[keras.callbacks.Callback] = (),
         log: Callable[[str], None] = print,
     ) -> pd.DataFrame:
-        """Train up to ``epochs`` epochs with early stopping on val_loss (best weights restored).
+        """Train up to ``epochs`` epochs with early stopping on val_loss (best weights restored);
+        ``validation=None`` trains exactly ``epochs`` epochs and keeps the last weights.
 
         With ``files`` the state after every epoch goes to ``files.training_state`` and a fit
         with the same ``key`` resumes from it. Returns the history, one row per epoch.
@@ -266,9 +267,11 @@ class Trainer:
             started = time.perf_counter()
             with _progress_bar(len(train), f"epoch {epoch + 1}/{epochs}", verbose == 1) as bar:
                 logs = self.train_epoch(train, epoch, bar, hooks)
-            logs.update({f"val_{k}": v for k, v in self.evaluate(validation).items()})
+            if validation is not None:
+                logs.update({f"val_{k}": v for k, v in self.evaluate(validation).items()})
             logs["seconds"] = round(time.perf_counter() - started, 2)
-            best = self._early_stopping(progress, epoch, logs["val_loss"], patience, best)
+            if validation is not None:  # without validation: fixed epochs, the last weights kept
+                best = self._early_stopping(progress, epoch, logs["val_loss"], patience, best)
             progress.history.append({"epoch": epoch, **{k: float(v) for k, v in logs.items()}})
             progress.epochs_done = epoch + 1
             if files is not None and chief:

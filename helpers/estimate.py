@@ -1,0 +1,121 @@
+"""What one epoch will cost on this machine, measured before committing to it.
+
+Reads a few dozen images the way training will and runs a few training steps
+of the run's model at its batch size, then scales to the splits: images, their
+uint8 size, the cache each split gets (memory, disk, or streaming), the disk a
+cache needs, loading and training rates, the expected time per epoch and the
+expected peak memory. Cheap on the sample (seconds), decisive on DeepFashion.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import resource
+import time
+
+import numpy as np
+import pandas as pd
+
+from helpers.data import LabelSet
+from helpers.loading import Batches, plan_caches, tf_batches
+from helpers.loading.cache import SHUFFLE_BUFFER
+from helpers.loading.pipeline import uint8_bytes
+
+SPLITS = ("train", "val", "test")
+
+
+def loading_rate(labels: LabelSet, image_size: int, batch_size: int, images: int = 256) -> float:
+    """Images per second of streaming tf.data over the first ``images`` training images."""
+    from helpers.loading.throughput import _first_images, images_per_second
+
+    subset = _first_images(labels, "train", images)
+    batches = tf_batches(subset, "train", image_size, batch_size, cache="none")
+    images_per_second(batches.epoch(0), max_images=batch_size)  # warm up the pipeline
+    return images_per_second(batches.epoch(1))[0]
+
+
+def training_rate(settings, classes: int, steps: int = 3) -> float:
+    """Images per second of the run's model training on random batches (after one warm-up step)."""
+    import keras
+    import tensorflow as tf
+
+    from helpers.models import build_untrained
+    from helpers.training import Trainer
+
+    model = build_untrained(settings.model, settings.input_shape, classes)
+    trainer = Trainer(model, keras.optimizers.Adam(1e-3))
+    batch = settings.batch_size
+    x = np.random.default_rng(0).random((batch, *settings.input_shape), dtype=np.float32)
+    y = np.eye(classes, dtype=np.float32)[np.arange(batch) % classes]
+
+    def make(epoch: int):
+        return tf.data.Dataset.from_tensors((x, y)).repeat(1 if epoch == 0 else steps)
+
+    synthetic = Batches(batch * steps, batch, make)
+    trainer.train_epoch(synthetic, 0)  # traces the step
+    started = time.perf_counter()
+    trainer.train_epoch(synthetic, 1)
+    return batch * steps / (time.perf_counter() - started)
+
+
+def epoch_estimate(run, labels: LabelSet, measure_training: bool = True) -> pd.DataFrame:
+    """Per split: images, uint8 GB, cache, disk GB; then rates, time per epoch and peak memory."""
+    settings = run.settings
+    channels = labels.kind.channels
+    counts = {split: int((labels.table["split"] == split).sum()) for split in SPLITS}
+    plan = (
+        plan_caches(counts, settings.image_size, channels)
+        if settings.cache == "auto"
+        else dict.fromkeys(SPLITS, settings.cache)
+    )
+    if labels.kind.images.in_memory:
+        plan = dict.fromkeys(SPLITS, "arrays")
+    rows = []
+    for split in SPLITS:
+        gb = uint8_bytes(counts[split], settings.image_size, channels) / 1e9
+        rows.append(
+            {
+                "split": split,
+                "images": counts[split],
+                "uint8 GB": round(gb, 2),
+                "cache": plan[split] if settings.loader == "tf.data" else "ImageDataGenerator",
+                "memory GB": round(gb, 2) if plan[split] == "memory" else 0.0,
+                "disk GB": round(gb, 2) if plan[split] == "disk" else 0.0,
+            }
+        )
+    table = pd.DataFrame(rows).set_index("split")
+    load = loading_rate(labels, settings.image_size, settings.batch_size)
+    train = training_rate(settings, len(labels.classes)) if measure_training else math.nan
+    batch_bytes = settings.batch_size * uint8_bytes(1, settings.image_size, channels) * 4
+    buffers = (8 * batch_bytes + SHUFFLE_BUFFER * uint8_bytes(1, settings.image_size, channels)) / 1e9
+    now = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # Linux: kB
+    peak = now + table["memory GB"].sum() + buffers
+    per_epoch = (counts["train"] + counts["val"]) / min(load, train if measure_training else load)
+    run.log(
+        f"This machine: {os.cpu_count()} CPUs, {_gpus()}, {platform.machine()}. Loading (streaming) "
+        f"{load:,.0f} images/s; training {settings.model} at {settings.image_size}px, batch "
+        f"{settings.batch_size}: {train:,.0f} images/s."
+    )
+    run.log(
+        f"Expected per epoch: {_duration(per_epoch)} ({counts['train']:,} training + {counts['val']:,} "
+        f"validation images); peak memory about {peak:.1f} GB; disk cache "
+        f"{table['disk GB'].sum():.1f} GB (written once, reused)."
+    )
+    return table
+
+
+def _gpus() -> str:
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    return f"{len(gpus)} GPU{'s' if len(gpus) != 1 else ''}" if gpus else "no GPU"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

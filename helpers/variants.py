@@ -1,0 +1,268 @@
+"""Every deployable form of a trained model, built and measured the same way in one process.
+
+The Keras float model, four LiteRT conversions (:mod:`helpers.litert`), the
+structured-pruned model (fine-tuned, and also as full int8) and the
+magnitude-pruned one (:mod:`helpers.optimization`). All are measured one after
+another on the same images: accuracy over the whole test split (streamed in
+batches, never held as one array), file size, parameters, FLOPs, median and
+95th-percentile single-image latency with the thread count, and batch
+throughput on a bounded sample.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import pandas as pd
+
+from helpers import atomic
+from helpers.flops import totals
+from helpers.litert import TFLITE_VARIANTS, LiteRTModel, to_tflite
+from helpers.optimization import KeepPruned, nonzero_params, prune_magnitude, prune_structured
+from helpers.paths import RunFiles
+
+# The comparison table's columns, as notebook 07 and bench/inference.py show them.
+TABLE_COLUMNS = [
+    "variant",
+    "accuracy",
+    "accuracy_change_points",
+    "file_bytes",
+    "size_ratio",
+    "params",
+    "flops",
+    "flops_ratio",
+    "threads",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "speedup_p50",
+    "images_per_s",
+]
+
+
+class KerasRunner:
+    """A Keras model's inference as one compiled ``tf.function`` (its fastest plain path)."""
+
+    def __init__(self, model: keras.Model):
+        import tensorflow as tf
+
+        self.model = model
+        self.threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
+        self._call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        import tensorflow as tf
+
+        return self._call(tf.convert_to_tensor(x, tf.float32)).numpy()
+
+
+@dataclass
+class Variant:
+    """One deployable form of the model: how to run it and what it costs to store."""
+
+    name: str
+    runner: object  # has .predict(x) -> probabilities and .threads
+    file_bytes: int
+    params: int
+    macs: int
+    flops: int
+
+    @classmethod
+    def from_model(cls, name: str, model: keras.Model, runner, file_bytes: int, params: int | None = None) -> Variant:
+        """A variant costed from ``model``'s architecture (``params``: e.g. the non-zero ones)."""
+        cost = totals(model)
+        return cls(name, runner, file_bytes, cost["params"] if params is None else params, cost["macs"], cost["flops"])
+
+
+def latency_ms(
+    predict: Callable[[np.ndarray], np.ndarray], image: np.ndarray, runs: int = 50, warmup: int = 5
+) -> tuple[float, float]:
+    """Median and 95th-percentile wall time of single-image predictions, in milliseconds."""
+    for _ in range(warmup):
+        predict(image)
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        predict(image)
+        times.append((time.perf_counter() - started) * 1000)
+    return float(np.median(times)), float(np.percentile(times, 95))
+
+
+def throughput(
+    predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, batch_size: int = 32
+) -> float:
+    """Images per second predicting ``x`` in batches (after one warm-up batch)."""
+    predict(x[:batch_size])
+    started = time.perf_counter()
+    for start in range(0, len(x), batch_size):
+        predict(x[start : start + batch_size])
+    return len(x) / (time.perf_counter() - started)
+
+
+def accuracy(predict: Callable[[np.ndarray], np.ndarray], batches) -> float:
+    """Top-1 accuracy of ``predict`` over batches ``(x, one-hot y)``, streamed (a Batches or dataset)."""
+    correct = total = 0
+    for x, y in batches.epoch(0) if hasattr(batches, "epoch") else batches:
+        predicted = predict(np.asarray(x)).argmax(axis=1)
+        correct += int(np.sum(predicted == np.asarray(y).argmax(axis=1)))
+        total += len(predicted)
+    return correct / max(total, 1)
+
+
+@dataclass
+class MeasureInputs:
+    """What measuring needs: the test split as batches, a few images for latency and throughput."""
+
+    test: object  # Batches of the test split
+    sample: np.ndarray  # a bounded sample of test images (latency: its first; throughput: all)
+
+
+def measure(variants: list[Variant], inputs: MeasureInputs, runs: int = 50) -> pd.DataFrame:
+    """Accuracy, size, params, FLOPs, threads, p50/p95 single-image latency and throughput of every variant.
+
+    All in this process, one after another, on the same images; ratios are
+    against the first variant (the Keras float model).
+    """
+    rows = []
+    for variant in variants:
+        predict = variant.runner.predict
+        p50, p95 = latency_ms(predict, inputs.sample[:1], runs)
+        rows.append(
+            {
+                "variant": variant.name,
+                "accuracy": accuracy(predict, inputs.test),
+                "file_bytes": variant.file_bytes,
+                "params": variant.params,
+                "macs": variant.macs,
+                "flops": variant.flops,
+                "threads": variant.runner.threads,
+                "latency_p50_ms": round(p50, 3),
+                "latency_p95_ms": round(p95, 3),
+                "images_per_s": round(throughput(predict, inputs.sample), 1),
+            }
+        )
+    table = pd.DataFrame(rows)
+    base = table.iloc[0]
+    table["accuracy_change_points"] = ((table["accuracy"] - base["accuracy"]) * 100).round(2)
+    table["size_ratio"] = (table["file_bytes"] / base["file_bytes"]).round(3)
+    table["flops_ratio"] = (table["flops"] / base["flops"]).round(3)
+    table["speedup_p50"] = (base["latency_p50_ms"] / table["latency_p50_ms"]).round(2)
+    return table
+
+
+def recommend(table: pd.DataFrame, tolerance_points: float = 0.5) -> str:
+    """Which variant to ship, drawn from the table: the fastest within ``tolerance_points`` of float accuracy."""
+    base = table.iloc[0]
+    close = table[table["accuracy_change_points"] >= -tolerance_points]
+    best = close.sort_values(["latency_p50_ms", "file_bytes"]).iloc[0]
+    smallest = close.sort_values("file_bytes").iloc[0]
+    lines = [
+        f"At most {tolerance_points} point below the Keras float model's {base['accuracy']:.2%}: "
+        f"{', '.join(close['variant'])}.",
+        f"Fastest of those: {best['variant']} ({best['latency_p50_ms']:.2f} ms median per image on "
+        f"{best['threads']} threads, {best['speedup_p50']:.2f}x the Keras float model; "
+        f"{best['file_bytes'] / 1e6:.2f} MB, {best['flops_ratio']:.2f}x its FLOPs; accuracy {best['accuracy']:.2%}).",
+        f"Smallest of those: {smallest['variant']} ({smallest['file_bytes'] / 1e6:.2f} MB, "
+        f"{smallest['size_ratio']:.2f}x the float file).",
+    ]
+    dropped = table[table["accuracy_change_points"] < -tolerance_points]
+    if len(dropped):
+        lines.append(
+            "Lost more than that: "
+            + ", ".join(
+                f"{r['variant']} ({r['accuracy_change_points']:+.2f} points)"
+                for _, r in dropped.iterrows()
+            )
+            + "."
+        )
+    lines.append(f"Ship {best['variant']}.")
+    return "\n".join(lines)
+
+
+def fine_tune(model: keras.Model, train, validation, epochs: int, callbacks=(), learning_rate: float = 3e-4):
+    """A few epochs at a small learning rate (after pruning), through the one training loop."""
+    from helpers.training import Trainer
+
+    if epochs > 0:
+        Trainer(model, keras.optimizers.Adam(learning_rate)).fit(
+            train, validation, epochs, patience=epochs, verbose=0, callbacks=callbacks
+        )
+    return model
+
+
+def build_variants(
+    model: keras.Model,
+    files: RunFiles,
+    representative: np.ndarray,
+    train,
+    validation,
+    prune_ratio: float = 0.5,
+    finetune_epochs: int = 2,
+    log: Callable[[str], None] = print,
+) -> list[Variant]:
+    """The Keras float model (``files.model``), four LiteRT conversions, structured and magnitude
+    pruning (fine-tuned), each written into ``files``' folder under its fixed name.
+
+    The structured-pruned model is also converted to full int8, the combination
+    that cuts both FLOPs and bytes. A model that is not a chain skips pruning.
+    """
+    variants = [Variant.from_model("Keras float32", model, KerasRunner(model), files.model.stat().st_size)]
+    for name in TFLITE_VARIANTS:
+        variants.append(_litert_variant(f"LiteRT {name}", model, name, representative, files.tflite(name)))
+    if prune_ratio <= 0:
+        return variants
+    try:
+        pruned = prune_structured(model, prune_ratio)
+    except NotImplementedError as err:
+        log(f"Structured pruning skipped: {err}")
+        return variants
+    fine_tune(pruned, train, validation, finetune_epochs)
+    label = f"pruned {prune_ratio:.0%} filters"
+    atomic.save_model(pruned, files.variant_model("pruned"))
+    variants.append(
+        Variant.from_model(f"Keras {label}", pruned, KerasRunner(pruned), files.variant_model("pruned").stat().st_size)
+    )
+    variants.append(
+        _litert_variant(f"LiteRT {label} + full int8", pruned, "full int8", representative, files.tflite("pruned full int8"))
+    )
+    sparse, masks = prune_magnitude(model, prune_ratio)
+    fine_tune(sparse, train, validation, finetune_epochs, callbacks=[KeepPruned(masks)])
+    path = files.variant_model("magnitude_pruned")
+    atomic.save_model(sparse, path)
+    variants.append(
+        Variant.from_model(
+            f"Keras magnitude-pruned {prune_ratio:.0%} weights", sparse, KerasRunner(sparse),
+            path.stat().st_size, params=nonzero_params(sparse),
+        )
+    )  # fmt: skip
+    return variants
+
+
+def _litert_variant(name: str, model: keras.Model, kind: str, representative: np.ndarray, path) -> Variant:
+    content = to_tflite(model, kind, representative)
+    atomic.write_bytes(path, content)
+    return Variant.from_model(name, model, LiteRTModel(content), len(content))
+
+
+def optimisation_inputs(
+    labels, image_size: int, batch_size: int = 32, calibration: int = 200, sample: int = 256, seed: int = 0
+) -> dict:
+    """What optimising needs from a labels table: ``measure`` inputs (the test split as batches,
+    a bounded sample), ``calibration`` training images (``representative``) and the loaders to
+    fine-tune on (``train``, ``val``). Memory stays bounded whatever the split's size."""
+    from helpers.loading import load_inputs, split_batches
+
+    batches = split_batches(labels, image_size, batch_size, "tf.data", seed=seed)
+    train, test = labels.split("train"), labels.split("test")
+    return {
+        "measure": MeasureInputs(batches["test"], load_inputs(labels, test.head(sample), image_size)),
+        "representative": load_inputs(
+            labels, train.sample(min(calibration, len(train)), random_state=seed), image_size
+        ),
+        "train": batches["train"],
+        "val": batches["val"],
+    }
