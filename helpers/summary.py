@@ -92,7 +92,7 @@ def _formatted(table: pd.DataFrame) -> pd.DataFrame:
 def write_summary(run: Run) -> Path:
     """Write ``summary.md``: the results table, what is missing or stale, and every figure."""
     lines = [f"# Results of run `{run.files.root.name}`", ""]
-    lines.append(_formatted(summary_table(run)).to_markdown(index=False))
+    lines.append(_formatted(summary_table(run)).to_markdown(index=False, disable_numparse=True))
     lines += [
         "",
         "FLOPs = 2 x MACs of convolutions and dense layers, per image. Accuracy is on the test split.",

@@ -76,7 +76,8 @@ def test_recipes():
 
     from helpers.training import recipe
 
-    optimizer, augment = recipe("ours_tiny", 1000)
+    how = recipe("ours_tiny")
+    optimizer, augment = how.optimizer(1000), how.augment
     assert (
         isinstance(optimizer, keras.optimizers.AdamW) and augment.shift and augment.horizontal_flip
     )
@@ -88,5 +89,5 @@ def test_recipes():
         and float(schedule(50)) == pytest.approx(3e-3)
         and float(schedule(1000)) < 1e-5
     )
-    optimizer, augment = recipe("classifier", 1000)
-    assert isinstance(optimizer, keras.optimizers.Adam) and augment is None
+    how = recipe("classifier")
+    assert isinstance(how.optimizer(1000), keras.optimizers.Adam) and how.augment is None

@@ -1,4 +1,5 @@
-"""The notebook contract: numbered, parameters cell first, no outputs committed, no long cells."""
+"""The notebook contract: numbered, parameters cell first (only known settings), one set-up cell,
+no outputs committed, no long cells, Colab care."""
 
 from __future__ import annotations
 
@@ -8,19 +9,20 @@ import nbformat
 import pytest
 
 from helpers.paths import NOTEBOOKS_DIR
+from helpers.settings import PARAMETERS
 
-REQUIRED = {
-    "dataset",
-    "data_dir",
-    "run_dir",
-    "image_size",
-    "model",
-    "epochs",
-    "batch_size",
-    "max_images",
-    "seed",
-}
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+# What a notebook's first cell may never install: Colab's own stack (upgrading ipykernel there
+# can crash the runtime) and the heavy framework itself.
+NEVER_INSTALLED = ("tensorflow", "keras", "ipykernel", "jupyter_client", "jupyter-client", "ipywidgets")
+
+
+def code_cells(path):
+    return [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+
+
+def assigned(source: str) -> list[str]:
+    return [t.id for node in ast.parse(source).body if isinstance(node, ast.Assign) for t in node.targets]
 
 
 def test_there_are_notebooks():
@@ -30,17 +32,15 @@ def test_there_are_notebooks():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_contract(path):
     nb = nbformat.read(path, as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
+    code = code_cells(path)
     tagged = [i for i, c in enumerate(code) if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
     assert tagged[0] == 0, "the parameters cell is the first code cell"
-    assigned = {
-        t.id
-        for node in ast.parse(code[tagged[0]].source).body
-        if isinstance(node, ast.Assign)
-        for t in node.targets
-    }
-    assert assigned >= REQUIRED
+    names = assigned(code[0].source)
+    assert names[:2] == ["profile", "run_dir"], "every notebook takes the profile and run folder"
+    assert set(names) <= set(PARAMETERS), f"unknown settings {set(names) - set(PARAMETERS)}"
+    order = list(PARAMETERS)
+    assert sorted(names[2:], key=order.index) == names[2:], "listed in the definition's order"
     for cell in code:
         assert not cell.get("outputs") and cell.get("execution_count") is None, "strip outputs"
         lines = [
@@ -51,3 +51,18 @@ def test_notebook_contract(path):
         limit = 20 if "google.colab" in cell.source else 15  # the Colab set-up cell
         assert len(lines) <= limit, f"a {len(lines)}-line cell is a helper waiting to be written"
     assert "colab-badge" in nb.cells[0].source
+
+
+def test_every_notebook_has_the_same_setup_cell_and_it_installs_no_colab_stack():
+    setups = {path.name: code_cells(path)[1].source for path in NOTEBOOKS}
+    assert len(set(setups.values())) == 1, "one set-up cell, the same everywhere"
+    setup = next(iter(setups.values()))
+    assert setup.count("REPOSITORY") >= 2 and setup.count("https://github.com") == 1  # one constant
+    assert "%pip" not in setup and "requirements.txt" not in setup
+    for package in NEVER_INSTALLED:
+        assert f"install {package}" not in setup and f"install -q {package}" not in setup
+
+
+def test_every_notebook_opens_the_run_from_its_parameters():
+    for path in NOTEBOOKS:
+        assert "Run.from_notebook(globals())" in code_cells(path)[2].source, path.name
