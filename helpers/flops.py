@@ -7,6 +7,11 @@ include it or not: bias adds (one per output element), batch norm (two per
 element once folded), activations (one per element), pooling (one per window
 element), element-wise merges (one per element per extra input), rescaling
 and normalisation (one or two per element).
+
+Any model works (``helpers.keras_graph.walk``: functional, Sequential, nested
+models flattened as ``encoder/conv2d``, subclassed models traced). A layer
+with no rule here, or whose shapes could not be known, is listed with the
+note "not counted" and contributes no MACs or other ops: never a guess.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import re
 import keras
 import pandas as pd
 
-from helpers.receptive_field import inbound
+from helpers.keras_graph import Step, input_shape, walk
 
 CONVENTION = (
     "FLOPs = 2 x MACs of convolutions and dense layers, per image; bias adds, batch norm, "
@@ -54,12 +59,17 @@ def _activation_ops(layer, out: int) -> int:
     return 0 if name == "linear" else out
 
 
-def layer_cost(layer) -> dict:
-    """Parameters, MACs and other ops of one layer for one image."""
-    kind = type(layer).__name__
-    out_shape = tuple(layer.output.shape)
-    sources = [] if kind == "InputLayer" else inbound(layer)
-    in_shape = tuple(sources[0].shape) if sources else out_shape
+def _params(step: Step, counted: set[int]) -> int:
+    """A layer's parameters, at its first call only (a shared layer's weights are stored once)."""
+    layer = step.layer
+    if not isinstance(layer, keras.layers.Layer) or id(layer) in counted:
+        return 0
+    counted.add(id(layer))
+    return int(layer.count_params())
+
+
+def _rule(layer, kind: str, in_shape: tuple, out_shape: tuple, n_inputs: int) -> tuple | None:
+    """``(macs, other_ops, extra columns)`` of one call, or None where there is no rule."""
     out = _elements(out_shape)
     macs, other, row = 0, 0, {}
     bias = out if getattr(layer, "use_bias", False) else 0
@@ -95,21 +105,41 @@ def layer_cost(layer) -> dict:
     elif kind in {"GlobalAveragePooling2D", "GlobalMaxPooling2D"}:
         other = _elements(in_shape) - (out if kind.startswith("GlobalMax") else 0)
     elif kind in {"Add", "Subtract", "Multiply", "Maximum", "Minimum", "Average"}:
-        other = out * (len(sources) - 1) + (out if kind == "Average" else 0)
+        other = out * (n_inputs - 1) + (out if kind == "Average" else 0)
     elif kind in {"Rescaling", "Normalization", "ImageNetPreprocess"}:
         other = out * (1 if kind == "Rescaling" or getattr(layer, "mode", "") == "raw255" else 2)
     elif kind not in ZERO_COST:
-        row["note"] = f"{kind}: not counted"
+        return None
+    return macs, other, row
+
+
+def layer_cost(step: Step, counted: set[int] | None = None) -> dict:
+    """Parameters, MACs and other ops of one layer call (a step of ``walk``) for one image.
+
+    ``counted`` collects the layers whose parameters were already listed.
+    """
+    kind, out_shape = step.kind, step.output_shape
+    in_shape = step.input_shapes[0] if step.input_shapes else out_shape
+    sized = out_shape is not None and all(
+        d is not None for shape in (in_shape, out_shape) for d in shape[1:]
+    )
+    if kind in ZERO_COST:
+        cost = (0, 0, {})
+    elif sized:
+        cost = _rule(step.layer, kind, in_shape, out_shape, len(step.inputs))
+    else:
+        cost = (0, 0, {"note": f"{kind}: not counted (shapes unknown)"})
+    macs, other, row = cost or (0, 0, {"note": f"{kind}: not counted"})
     return {
-        "layer": layer.name,
+        "layer": step.path,
         "type": kind,
-        "input_shape": in_shape[1:],
-        "output_shape": out_shape[1:],
+        "input_shape": None if in_shape is None else tuple(in_shape[1:]),
+        "output_shape": None if out_shape is None else tuple(out_shape[1:]),
         "kernel": None,
         "strides": None,
         "filters": None,
         **row,
-        "params": int(layer.count_params()),
+        "params": _params(step, set() if counted is None else counted),
         "macs": int(macs),
         "flops": 2 * int(macs),
         "other_ops": int(other),
@@ -118,7 +148,8 @@ def layer_cost(layer) -> dict:
 
 def layer_costs(model: keras.Model) -> pd.DataFrame:
     """One row per layer: shapes, kernel, strides, filters, params, MACs, FLOPs, other ops, share of FLOPs."""
-    table = pd.DataFrame([layer_cost(layer) for layer in model.layers])
+    counted: set[int] = set()
+    table = pd.DataFrame([layer_cost(step, counted) for step in walk(model)])
     if "note" not in table:
         table["note"] = ""
     table["filters"] = table["filters"].astype("Int64")
@@ -159,24 +190,32 @@ PROFILED_OPS = {"Conv2D": "Conv2D", "DepthwiseConv2dNative": "DepthwiseConv2D", 
 def profiler_flops(model: keras.Model) -> pd.DataFrame:
     """Float ops of every Conv2D, depthwise conv and MatMul as ``tf.compat.v1.profiler`` counts them.
 
-    The model is cloned with each layer's index in its name (TensorFlow renames
-    scopes such as ``conv2d`` to ``conv2d_1`` when tracing, which would collide
-    with a real layer ``conv2d_1``), traced for one image, frozen, and the
-    profiler's scope view is mapped back to the original layer names.
+    The model is cloned (nested models too) with each layer's index in its name
+    (TensorFlow renames scopes such as ``conv2d`` to ``conv2d_1`` when tracing,
+    which would collide with a real layer ``conv2d_1``), traced for one image,
+    frozen, and the profiler's scope view is mapped back to the layer names of
+    ``layer_costs`` (``encoder/conv2d`` inside a nested model).
     """
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    original = [layer.name for layer in model.layers]
-    index = {name: i for i, name in enumerate(original)}
+    steps = walk(model)
+    index: dict[int, int] = {}
+    for i, step in enumerate(steps):
+        index.setdefault(id(step.layer), i)
 
     def renamed(layer):
+        if id(layer) not in index:
+            return layer.__class__.from_config(layer.get_config())
         return layer.__class__.from_config(
-            {**layer.get_config(), "name": f"L{index[layer.name]}__{layer.name}"}
+            {**layer.get_config(), "name": f"L{index[id(layer)]}__{layer.name}"}
         )
 
-    clone = keras.models.clone_model(model, clone_function=renamed)
-    spec = tf.TensorSpec([1, *model.input.shape[1:]], tf.float32)
+    shape = input_shape(model)
+    if shape is None:
+        raise ValueError(f"{model.name}: the profiler check needs a model with one known input")
+    clone = keras.models.clone_model(model, clone_function=renamed, recursive=True)
+    spec = tf.TensorSpec([1, *shape[1:]], tf.float32)
     function = tf.function(lambda x: clone(x, training=False)).get_concrete_function(spec)
     graph = convert_variables_to_constants_v2(function).graph
     builder = tf.compat.v1.profiler.ProfileOptionBuilder
@@ -194,7 +233,7 @@ def profiler_flops(model: keras.Model) -> pd.DataFrame:
         if op_type in PROFILED_OPS and match:
             rows.append(
                 {
-                    "layer": original[int(match.group(1))],
+                    "layer": steps[int(match.group(1))].path,
                     "op": op_type,
                     "profiler_flops": int(node.float_ops),
                 }

@@ -1,4 +1,8 @@
-"""Per-layer table of a model: receptive field and cost columns together, with totals.
+"""Per-layer table of any Keras model: receptive field and cost columns together, with totals.
+
+Functional, Sequential, nested (inner layers listed as ``encoder/conv2d``) and
+subclassed models; a layer that cannot be costed or has no receptive-field
+rule is listed with a note, and the totals line says so.
 
 python -m helpers.layers MODEL.keras [--csv OUT.csv]
 python -m helpers.layers --zoo deepfashion_cnn --input-shape 256,256,3 --classes 46 [--csv OUT.csv]
@@ -41,17 +45,39 @@ def layer_table(model: keras.Model) -> pd.DataFrame:
     costs = layer_costs(model)
     fields = receptive_field_table(model).drop(columns=["type", "output_shape"])
     table = costs.merge(fields, on="layer", how="left", suffixes=("", "_rf"))
-    table["note"] = (table["note"].fillna("") + " " + table.pop("note_rf").fillna("")).str.strip()
+    notes = zip(table["note"].fillna(""), table.pop("note_rf").fillna(""), strict=True)
+    table["note"] = ["; ".join(filter(None, pair)) for pair in notes]
     return table[COLUMNS]
 
 
-def format_totals(model: keras.Model) -> str:
-    """Totals in one line, with the counting convention."""
+def _names(rows: pd.DataFrame) -> str:
+    listed = ", ".join(f"{r.layer} ({r.type})" for r in rows.head(5).itertuples())
+    return listed + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+
+
+def format_totals(model: keras.Model, table: pd.DataFrame | None = None) -> str:
+    """The totals line, the counting convention, and which layers the totals leave out.
+
+    ``table`` (from ``layer_table``) also reports layers whose receptive field is unknown.
+    """
     t = totals(model)
-    return (
+    table = layer_costs(model) if table is None else table
+    lines = [
         f"Total: {t['params']:,} params, {t['macs']:,} MACs, {t['flops']:,} FLOPs "
-        f"({t['flops'] / 1e6:,.2f} MFLOPs), {t['other_ops']:,} other ops per image.\n{CONVENTION}"
-    )
+        f"({t['flops'] / 1e6:,.2f} MFLOPs), {t['other_ops']:,} other ops per image.",
+        CONVENTION,
+    ]
+    notes = table["note"].fillna("")
+    missing = table[notes.str.contains("not counted")]
+    if len(missing):
+        lines.append(
+            f"Not counted: {len(missing)} of {len(table)} layers, so the totals leave out their "
+            f"MACs and ops: {_names(missing)}."
+        )
+    unknown = table[notes.str.contains("receptive field unknown")]
+    if len(unknown):
+        lines.append(f"Receptive field unknown from: {_names(unknown)}.")
+    return "\n".join(lines)
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -95,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             model = keras.models.load_model(args.model)
         except Exception as err:  # Keras raises several types for a bad file
-            print(f"error: {args.model}: cannot load a Keras model ({err})", file=sys.stderr)
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            print(f"error: {args.model}: cannot load a Keras model ({first})", file=sys.stderr)
             return 2
     else:
         parser.error("give MODEL.keras or --zoo NAME")
@@ -104,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         "display.max_rows", None, "display.width", 250, "display.max_columns", None
     ):
         print(table.drop(columns=["rf_h", "rf_w", "start_h", "start_w"]).to_string(index=False))
-    print(format_totals(model))
+    print(format_totals(model, table))
     if args.csv:
         args.csv.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.csv, index=False)

@@ -14,8 +14,12 @@ variant in :mod:`helpers.variants`.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import keras
 import numpy as np
+
+from helpers.keras_graph import Step, graph, input_shape, walk
 
 
 # --- Structured pruning -------------------------------------------------------------------------
@@ -36,27 +40,51 @@ def _keep_largest(norms: np.ndarray, ratio: float) -> np.ndarray:
     return np.sort(np.argsort(-norms, kind="stable")[:keep])
 
 
+def _chain(model: keras.Model) -> list[Step]:
+    """The model's layer calls if they form one flat chain; else NotImplementedError naming the layer."""
+    if graph(model) is None:
+        raise NotImplementedError(
+            f"{model.name}: structured pruning needs a functional or Sequential chain model; "
+            "a subclassed (or unbuilt) model has no layer graph to rebuild"
+        )
+    steps = walk(model)
+    readers = Counter(key for step in steps for key in step.inputs)
+    for position, step in enumerate(steps):
+        if position > 0 and step.kind == "InputLayer":
+            raise NotImplementedError(
+                f"{model.name}: structured pruning needs one input; {step.path} is another"
+            )
+        if "/" in step.path:
+            raise NotImplementedError(
+                f"{model.name}: structured pruning needs a flat chain model; {step.path} is "
+                f"inside the nested model {step.path.split('/')[0]}"
+            )
+        if (position > 0 and len(step.inputs) != 1) or any(readers[k] > 1 for k in step.outputs):
+            raise NotImplementedError(
+                f"{model.name}: structured pruning needs a chain model; {step.path} branches"
+            )
+    return steps
+
+
 def prune_structured(model: keras.Model, ratio: float = 0.5) -> keras.Model:
     """A smaller dense copy without the ``ratio`` of conv filters and hidden dense units with the smallest L1 norm.
 
-    Works on chain models (each layer feeds the next: the seed CNNs); the output
-    layer keeps all its units. Branched models are refused by name.
+    Works on chain models, functional or Sequential (each layer feeds the next:
+    the seed CNNs); the output layer keeps all its units. Branched, nested and
+    subclassed models are refused with a NotImplementedError naming the layer.
     """
     if not 0 <= ratio < 1:
         raise ValueError(f"ratio must be in [0, 1), got {ratio}")
-    layers = model.layers
-    for layer in layers[1:]:
-        if len(layer._inbound_nodes[0].input_tensors) != 1 or len(layer._outbound_nodes) > 1:
-            raise NotImplementedError(
-                f"{model.name}: structured pruning needs a chain model; {layer.name} branches"
-            )
-    kept = np.arange(model.input.shape[-1])
-    flatten_shape = None
-    x = inputs = keras.Input(model.input.shape[1:])
+    steps = _chain(model)[1:]
+    kept = np.arange(input_shape(model)[-1])
+    x = inputs = keras.Input(input_shape(model)[1:])
     weights: list[tuple[keras.layers.Layer, list[np.ndarray]]] = []
-    last_dense = max(i for i, layer in enumerate(layers) if isinstance(layer, keras.layers.Dense))
-    for position, layer in enumerate(layers[1:], start=1):
-        kind, config, values = type(layer).__name__, layer.get_config(), layer.get_weights()
+    last_dense = max((i for i, s in enumerate(steps) if s.kind == "Dense"), default=-1)
+    for position, step in enumerate(steps):
+        layer, kind = step.layer, step.kind
+        if not isinstance(layer, keras.layers.Layer):
+            raise NotImplementedError(f"{step.path}: no pruning rule for the operation {kind}")
+        config, values = layer.get_config(), layer.get_weights()
         if kind == "Conv2D":
             kernel = values[0][:, :, kept, :]
             out = _keep_largest(np.abs(kernel).sum(axis=(0, 1, 2)), ratio)
@@ -66,8 +94,7 @@ def prune_structured(model: keras.Model, ratio: float = 0.5) -> keras.Model:
         elif kind == "BatchNormalization":
             new_values = [v[kept] for v in values]
         elif kind == "Flatten":
-            flatten_shape = tuple(layer.input.shape[1:])
-            h, w, c = flatten_shape
+            h, w, c = step.input_shapes[0][1:]
             kept = (np.arange(h * w)[:, None] * c + kept[None, :]).ravel()
             new_values = []
         elif kind == "Dense":
@@ -83,7 +110,7 @@ def prune_structured(model: keras.Model, ratio: float = 0.5) -> keras.Model:
         elif kind in PASS_THROUGH or not values:
             new_values = values
         else:
-            raise NotImplementedError(f"{layer.name}: no pruning rule for {kind}")
+            raise NotImplementedError(f"{step.path}: no pruning rule for {kind}")
         config.pop("name", None)
         new_layer = layer.__class__.from_config(config)
         x = new_layer(x)

@@ -61,6 +61,24 @@ def test_every_conv_and_dense_layer_matches_tensorflow_profiler(name):
     ].to_string()
 
 
+def test_sequential_and_nested_models_match_tensorflow_profiler():
+    from keras_models import chain, functional_in_sequential, sequential_in_functional
+
+    models = [
+        keras.Sequential([keras.Input((28, 28, 1)), *chain()]),
+        sequential_in_functional()[0],
+        functional_in_sequential()[0],
+    ]
+    for model in models:
+        comparison = compare_with_profiler(model)
+        assert comparison["match"].all(), comparison.to_string()
+        assert len(comparison) == (layer_costs(model)["macs"] > 0).sum()
+    assert {"encoder/enc_conv", "side", "head", "out"} <= set(
+        compare_with_profiler(models[1])["layer"]
+    )
+    assert "block/res_conv" in set(compare_with_profiler(models[2])["layer"])
+
+
 @pytest.mark.parametrize(
     ("name", "published_gmacs"), [("vgg16", 15.5), ("densenet121", 2.87), ("efficientnet_b0", 0.39)]
 )

@@ -76,6 +76,51 @@ def test_pruning_refuses_branched_models():
         prune_structured(build_model("efficientnet_b0", (32, 32, 3), 3, weights=None), 0.5)
 
 
+def test_pruning_a_sequential_chain_keeps_its_function():
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Conv2D(8, 3, use_bias=False),
+            keras.layers.BatchNormalization(),
+            keras.layers.ReLU(),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(16, 3, use_bias=False),
+            keras.layers.Flatten(),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.Dense(5, activation="softmax"),
+        ]
+    )
+    zero_half_the_filters(model)
+    pruned = prune_structured(model, 0.5)
+    x = RNG.random((4, 28, 28, 1)).astype("float32")
+    assert np.allclose(model.predict(x, verbose=0), pruned.predict(x, verbose=0), atol=1e-5)
+    assert [layer.filters for layer in pruned.layers if hasattr(layer, "filters")] == [4, 8]
+    assert [layer.units for layer in pruned.layers if hasattr(layer, "units")] == [16, 5]
+
+
+@pytest.mark.filterwarnings("ignore:`build\\(\\)` was called:UserWarning")
+def test_pruning_refuses_nested_branched_and_subclassed_models_by_name():
+    from keras_models import Chain, sequential_in_functional
+
+    encoder = keras.Sequential([keras.layers.Conv2D(4, 3, name="enc_conv")], name="encoder")
+    nested_chain = keras.Sequential(
+        [keras.Input((8, 8, 3)), encoder, keras.layers.Flatten(), keras.layers.Dense(2)]
+    )
+    with pytest.raises(NotImplementedError, match="encoder/enc_conv is inside the nested model"):
+        prune_structured(nested_chain)
+    with pytest.raises(NotImplementedError, match=r"chain model; input_layer(_\d+)? branches"):
+        prune_structured(sequential_in_functional()[0])
+    inputs = keras.Input((8, 8, 3))
+    fork = keras.layers.Conv2D(4, 3, name="fork")(inputs)
+    joined = keras.layers.Add()([keras.layers.Conv2D(4, 1)(fork), fork])
+    with pytest.raises(NotImplementedError, match="chain model; fork branches"):
+        prune_structured(keras.Model(inputs, keras.layers.Flatten()(joined)))
+    subclassed = Chain(name="subclassed")
+    subclassed.build((None, 28, 28, 1))
+    with pytest.raises(NotImplementedError, match="subclassed"):
+        prune_structured(subclassed)
+
+
 def test_magnitude_pruning_keeps_its_zeros_while_fine_tuning():
     model = build_natural("fashion_cnn")
     sparse, masks = prune_magnitude(model, 0.5)

@@ -86,3 +86,39 @@ def test_corner_unit_box_matches_gradient_support():
         tuple(round(v) for v in unit_box(model, name, (0, 0)))
         == empirical_field(model, name, (0, 0))[2]
     )
+
+
+def test_gradient_check_on_sequential_and_nested_models():
+    from keras_models import chain, functional_in_sequential, sequential_in_functional
+
+    from helpers.receptive_field import empirical_field, unit_box
+
+    sequential = keras.Sequential([keras.Input((32, 32, 3)), *chain()])
+    check = check_analytic_against_empirical(sequential)
+    assert check["match"].all() and check["empirical_rf"].tolist() == ["8x8"]
+    for model, inner in [
+        (sequential_in_functional()[0], ["encoder/enc_conv", "encoder/enc_pool", "add", "head"]),
+        (functional_in_sequential()[0], ["stem", "block/res_conv", "block/res_add", "pool"]),
+    ]:
+        check = check_analytic_against_empirical(model, inner)
+        assert check["match"].all(), check.to_string()
+        assert (
+            tuple(round(v) for v in unit_box(model, inner[1], (0, 0)))
+            == empirical_field(model, inner[1], (0, 0))[2]
+        )
+
+
+def test_layers_without_rules_make_fields_unknown_not_guessed():
+    from keras_models import with_unknown_layers
+
+    fields = receptive_fields(with_unknown_layers())
+    assert fields["conv"].h.r == 3
+    assert not fields["blur"].known and not fields["after_blur"].known
+    assert not fields["lstm"].known and not fields["out"].known
+    inputs = keras.Input((16, 16, 3))
+    up = layers.UpSampling2D(name="up")(layers.Conv2D(2, 3, name="c")(inputs))
+    side = layers.Conv2D(2, 3, name="side")(layers.Cropping2D(((0, 2), (0, 2)))(inputs))
+    joined = layers.Concatenate(axis=1, name="rows")([side, side])
+    fields = receptive_fields(keras.Model(inputs, [up, joined]))
+    assert not fields["up"].known  # changes the spatial shape: no rule, no number
+    assert not fields["rows"].known  # joined along height, not channels: not a union of fields

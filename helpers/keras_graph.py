@@ -1,0 +1,319 @@
+"""Every read of Keras' private graph structures, behind a walk over any model.
+
+Why a module of its own: Keras 3 has no public API for the tensors a layer was
+called on in a functional graph, for the graph behind a Sequential model, or
+for the sublayers of a subclassed model. The per-layer tables need all three,
+so the private attributes (``_inbound_nodes``, ``_nodes_by_depth``,
+``_operations``, ``_functional``, ``_flatten_layers``, ``_build_shapes_dict``)
+are read here and only here: a Keras upgrade that renames them breaks this file.
+
+``walk(model)`` lists every layer call of a model in graph order, whatever the
+model: functional and Sequential models from their graph, nested models
+flattened (``encoder/conv2d``), subclassed models, which have no graph, by
+running one call on zeros and recording what each of their layers was called
+on. A layer that is not a model (an LSTM, a custom layer) is one step, whatever
+it holds. Tensors carry *keys*: one step's output key is the next step's input
+key, so receptive fields can flow along the steps.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import keras
+
+_KEYS = itertools.count()
+
+
+@dataclass(frozen=True)
+class Step:
+    """One call of one leaf layer (or ``keras.ops`` operation), in graph order.
+
+    Shapes include the batch axis; they are empty where they could not be
+    known. ``inputs``/``outputs`` are tensor keys: an input key that no earlier
+    step wrote comes from outside any layer (an operation inside a subclassed
+    ``call``), so what feeds it is unknown.
+    """
+
+    layer: Any
+    path: str
+    input_shapes: tuple[tuple, ...]
+    output_shapes: tuple[tuple, ...]
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    node: Any = field(default=None, repr=False, compare=False)  # the graph node; None if traced
+
+    @property
+    def kind(self) -> str:
+        return type(self.layer).__name__
+
+    @property
+    def output_shape(self) -> tuple | None:
+        return self.output_shapes[0] if self.output_shapes else None
+
+
+class _Scope:
+    """Keys of the tensors of one graph or one trace; nested graphs get their own scope."""
+
+    def __init__(self):
+        self.keys: dict[int, int] = {}
+        self.alive: list = []  # keeps traced tensors alive so their ids are not reused
+
+    def key(self, tensor) -> int:
+        if id(tensor) not in self.keys:
+            self.alias(tensor, next(_KEYS))
+        return self.keys[id(tensor)]
+
+    def alias(self, tensor, key: int) -> None:
+        self.keys[id(tensor)] = key
+        self.alive.append(tensor)
+
+
+def graph(model) -> Any:
+    """The functional graph that computes ``model``, or None (subclassed, unbuilt Sequential, a plain layer)."""
+    from keras.src.models.functional import Functional
+
+    if isinstance(model, keras.Sequential) and type(model).call is keras.Sequential.call:
+        return model._functional
+    if isinstance(model, Functional) and type(model).call is Functional.call:
+        return model
+    return None
+
+
+def input_shape(model) -> tuple | None:
+    """The batch shape of a single-input model (from its graph, or what it was built with), else None."""
+    functional = graph(model)
+    if functional is not None:
+        return tuple(functional.inputs[0].shape) if len(functional.inputs) == 1 else None
+    shapes = list((getattr(model, "_build_shapes_dict", None) or {}).values())
+    if len(shapes) != 1 or not isinstance(shapes[0], tuple | list):
+        return None
+    shape = tuple(shapes[0])
+    return shape if all(d is None or isinstance(d, int) for d in shape) else None
+
+
+def _sublayers(layer) -> list:
+    """The layers a model holds directly (a plain layer's own sublayers, as an LSTM's cell, stay inside it)."""
+    if not isinstance(layer, keras.Model):
+        return []
+    return list(layer._flatten_layers(include_self=False, recursive=False))
+
+
+def _model_descendants(model) -> list:
+    """Every layer inside ``model``, looking inside nested models only, each once."""
+    found: dict[int, Any] = {}
+    for sub in _sublayers(model):
+        for layer in [sub, *_model_descendants(sub)]:
+            found.setdefault(id(layer), layer)
+    return list(found.values())
+
+
+def _ordered_nodes(functional) -> list:
+    """The graph's nodes, inputs first, in the order of ``model.layers`` (shared layers: by depth)."""
+    position = {id(op): i for i, op in enumerate(functional._operations)}
+    ranked = [
+        (-depth, position[id(node.operation)], node.operation._inbound_nodes.index(node), node)
+        for depth, nodes in functional._nodes_by_depth.items()
+        for node in nodes
+    ]
+    return [node for *_, node in sorted(ranked, key=lambda r: r[:3])]
+
+
+def _shapes(tensors) -> tuple[tuple, ...]:
+    """Batch shapes with the batch axis as None, as a graph has them (traces run on one image)."""
+    return tuple((None, *tuple(t.shape)[1:]) if len(t.shape) else () for t in tensors)
+
+
+def _walk_graph(functional, prefix: str, scope: _Scope, steps: list[Step], top: bool) -> None:
+    for node in _ordered_nodes(functional):
+        op, path = node.operation, prefix + node.operation.name
+        ins, outs = list(node.input_tensors), list(node.outputs)
+        if node.is_input:  # nested models' inputs are the outer tensors, aliased by the caller
+            if top:
+                steps.append(Step(op, path, (), _shapes(outs), (), tuple(map(scope.key, outs))))
+            continue
+        inner = graph(op)
+        if inner is not None:
+            inner_scope = _Scope()
+            for inner_input, outer in zip(inner.inputs, ins, strict=True):
+                inner_scope.alias(inner_input, scope.key(outer))
+            _walk_graph(inner, path + "/", inner_scope, steps, top=False)
+            for outer, inner_output in zip(outs, inner.outputs, strict=True):
+                scope.alias(outer, inner_scope.key(inner_output))
+            continue
+        traced = _trace_node(node, path, scope) if _sublayers(op) else []
+        steps.extend(traced)
+        if not traced:
+            keys_in, keys_out = tuple(map(scope.key, ins)), tuple(map(scope.key, outs))
+            steps.append(Step(op, path, _shapes(ins), _shapes(outs), keys_in, keys_out, node))
+
+
+def _trace_node(node, path: str, scope: _Scope) -> list[Step]:
+    """A subclassed model called in a graph, traced on zeros of its input shapes."""
+    ins, outs = list(node.input_tensors), list(node.outputs)
+    if any(None in t.shape[1:] for t in ins):
+        return []
+    values = {id(t): keras.ops.zeros((1, *t.shape[1:]), t.dtype) for t in ins}
+    args, kwargs = node.arguments.fill_in(values)
+    inner = _Scope()
+    for t in ins:
+        inner.alias(values[id(t)], scope.key(t))
+    steps, keys = _trace(node.operation, lambda: node.operation(*args, **kwargs), path, inner)
+    if steps:
+        for outer, key in zip(outs, keys, strict=False):
+            scope.alias(outer, key)
+    return steps
+
+
+@dataclass
+class _Call:
+    layer: Any
+    parent: _Call | None
+    inputs: list
+    outputs: list = field(default_factory=list)
+    leaf: bool = True
+
+
+def _tensors(structure) -> list:
+    return [
+        t
+        for t in keras.tree.flatten(structure)
+        if hasattr(t, "shape") and hasattr(t, "dtype") and not isinstance(t, keras.Variable)
+    ]
+
+
+def _trace(layer, run: Callable[[], Any], path: str, scope: _Scope) -> tuple[list[Step], list]:
+    """Run ``run()`` (which calls ``layer``) recording every sublayer call; the leaf calls as steps.
+
+    Each sublayer's ``call`` is wrapped on the instance for the duration of the
+    run and restored after. Returns the steps and the keys of the outputs.
+    """
+    calls: list[_Call] = []
+    stack: list[_Call] = []
+
+    def wrap(sub, original):
+        def call(*args, **kwargs):
+            record = _Call(sub, stack[-1] if stack else None, _tensors((args, kwargs)))
+            if record.parent is not None:
+                record.parent.leaf = False
+            calls.append(record)
+            stack.append(record)
+            try:
+                result = original(*args, **kwargs)
+            finally:
+                stack.pop()
+            record.outputs = _tensors(result)
+            return result
+
+        return call
+
+    subs = _model_descendants(layer)
+    for sub in subs:
+        object.__setattr__(sub, "call", wrap(sub, sub.call))
+    try:
+        outputs = _tensors(run())
+    finally:
+        for sub in subs:
+            object.__delattr__(sub, "call")
+    steps = []
+    for record in calls:
+        if not record.leaf:
+            continue
+        names, parent = [record.layer.name], record.parent
+        while parent is not None:
+            names.insert(0, parent.layer.name)
+            parent = parent.parent
+        steps.append(
+            Step(
+                record.layer,
+                "/".join([path, *names]) if path else "/".join(names),
+                _shapes(record.inputs),
+                _shapes(record.outputs),
+                tuple(map(scope.key, record.inputs)),
+                tuple(map(scope.key, record.outputs)),
+            )
+        )
+    return steps, [scope.key(t) for t in outputs]
+
+
+def _untraced(layer, path: str) -> list[Step]:
+    """Leaf sublayers without shapes or connections, where no call could be traced."""
+    steps = []
+    for sub in _sublayers(layer):
+        name = f"{path}/{sub.name}" if path else sub.name
+        steps.extend(_untraced(sub, name) if _sublayers(sub) else [Step(sub, name, (), (), (), ())])
+    return steps
+
+
+def _unique(steps: list[Step]) -> list[Step]:
+    """Later calls of a shared layer get ``#2``, ``#3`` after their path."""
+    seen: Counter[str] = Counter()
+    result = []
+    for step in steps:
+        seen[step.path] += 1
+        if seen[step.path] > 1:
+            step = replace(step, path=f"{step.path}#{seen[step.path]}")
+        result.append(step)
+    return result
+
+
+def walk(model) -> list[Step]:
+    """Every leaf layer call of ``model`` in graph order: functional, Sequential, nested or subclassed.
+
+    A model without a graph is traced on zeros of the shape it was built with
+    (its input appears as a step named ``input``); if that shape is unknown
+    its leaf layers are listed without shapes or connections.
+    """
+    functional = graph(model)
+    steps: list[Step] = []
+    if functional is not None:
+        _walk_graph(functional, "", _Scope(), steps, top=True)
+        return _unique(steps)
+    if not model.built:
+        raise ValueError(f"{model.name}: not built; call model.build(input_shape) or call it once")
+    shape = input_shape(model)
+    if shape is None or None in shape[1:]:
+        return _unique(_untraced(model, ""))
+    x = keras.ops.zeros((1, *shape[1:]), keras.config.floatx())
+    scope = _Scope()
+    source = keras.layers.InputLayer(batch_shape=shape, name="input")
+    steps.append(Step(source, "input", (), _shapes([x]), (), (scope.key(x),)))
+    try:
+        traced, _ = _trace(model, lambda: model(x), "", scope)
+    except Exception:  # a call that needs more than one image tensor: list what it holds
+        return _unique(_untraced(model, ""))
+    return _unique(steps + traced)
+
+
+def evaluate(model, x, paths: list[str]) -> dict[str, Any]:
+    """The outputs (first tensor) of the steps at ``paths`` for input ``x``, run eagerly step by step.
+
+    Works through nested models (``encoder/conv2d``), which a sub-model built
+    with ``keras.Model(model.input, layer.output)`` cannot; needs a graph.
+    """
+    values: dict[int, Any] = {}
+    found: dict[str, Any] = {}
+    for step in walk(model):
+        if step.kind == "InputLayer" and not step.inputs:
+            values[step.outputs[0]] = x
+            continue
+        if step.node is None:
+            raise NotImplementedError(f"{step.path}: not in a functional graph, cannot evaluate it")
+        known = {
+            id(t): values[k] for t, k in zip(step.node.input_tensors, step.inputs, strict=True)
+        }
+        args, kwargs = step.node.arguments.fill_in(known)
+        outputs = keras.tree.flatten(step.layer(*args, **kwargs))
+        values.update(zip(step.outputs, outputs, strict=False))
+        if step.path in paths:
+            found[step.path] = outputs[0]
+            if len(found) == len(set(paths)):
+                break
+    missing = set(paths) - set(found)
+    if missing:
+        raise KeyError(f"{model.name}: no layer {sorted(missing)}")
+    return found
