@@ -34,9 +34,12 @@ run: data
 quick: PROFILE = quick
 quick: run
 
+# Unit tests, then every notebook under nbmake on the quick profile, in a fresh run folder
+# (nothing from an earlier run is resumed or reused).
 test: data
 	CLOTHING_PROFILE=quick $(PY) -m pytest tests
-	CLOTHING_PROFILE=quick $(PY) -m pytest --nbmake --nbmake-timeout=1800 notebooks
+	rm -rf runs/nbmake
+	CLOTHING_PROFILE=quick CLOTHING_RUN_DIR=$(CURDIR)/runs/nbmake $(PY) -m pytest --nbmake --nbmake-timeout=1800 notebooks
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -1,4 +1,4 @@
-"""Evaluation on the test split: predictions in table order, top-k, per-class report, confusion, Grad-CAM.
+"""Evaluation on the test split: predictions in table order, top-k, per-class report, confusion.
 
 Predictions come from a non-shuffling iterator over the split, so row ``i`` of
 every output is row ``i`` of the labels table's split (one seed write-up built
@@ -138,37 +138,3 @@ def confident_mistakes(predictions: pd.DataFrame, count: int = 12) -> pd.DataFra
     """Wrong predictions, most confident first."""
     wrong = predictions[predictions["true"] != predictions["predicted"]]
     return wrong.sort_values("confidence", ascending=False).head(count).reset_index(drop=True)
-
-
-def grad_cam(
-    model, image: np.ndarray, class_index: int | None = None, layer_name: str | None = None
-) -> np.ndarray:
-    """Grad-CAM heat map (``H x W`` in [0, 1], input size) of one image for one class.
-
-    The gradients of the class score with respect to the last convolution's
-    feature maps, averaged per channel, weight those maps; ReLU; resize.
-    """
-    import keras
-    import tensorflow as tf
-
-    if layer_name is None:
-        convs = [
-            layer.name
-            for layer in model.layers
-            if len(layer.output.shape) == 4 and "conv" in type(layer).__name__.lower()
-        ]
-        if not convs:
-            raise ValueError(f"{model.name}: no convolution layer for Grad-CAM")
-        layer_name = convs[-1]
-    probe = keras.Model(model.inputs, [model.get_layer(layer_name).output, model.output])
-    batch = tf.convert_to_tensor(image[None].astype("float32"))
-    with tf.GradientTape() as tape:
-        features, scores = probe(batch, training=False)
-        if class_index is None:
-            class_index = int(tf.argmax(scores[0]))
-        score = scores[:, class_index]
-    gradients = tape.gradient(score, features)
-    weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
-    cam = tf.nn.relu(tf.reduce_sum(weights * features, axis=-1))[0]
-    cam = cam / (tf.reduce_max(cam) + 1e-8)
-    return tf.image.resize(cam[..., None], image.shape[:2]).numpy()[..., 0]

@@ -13,7 +13,6 @@ from helpers.data.labelset import LabelSet
 from helpers.evaluation import (
     confident_mistakes,
     evaluate,
-    grad_cam,
     predict_split,
     predictions_table,
     report_table,
@@ -91,16 +90,6 @@ def test_metrics_on_known_predictions():
     table = report_table(metrics)
     assert table.index.tolist() == ["A", "B", "C", "macro avg", "weighted avg"]
     assert confident_mistakes(predictions)["path"].tolist() == ["q", "s"]  # 0.7 then 0.5
-
-
-def test_grad_cam_is_a_normalised_map_of_the_image_size():
-    inputs = keras.Input((24, 24, 3))
-    x = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inputs)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
-    image = np.random.default_rng(0).random((24, 24, 3)).astype("float32")
-    cam = grad_cam(model, image, class_index=1)
-    assert cam.shape == (24, 24) and cam.min() >= 0 and cam.max() <= 1 + 1e-6
 
 
 def cells(text: str, first: str) -> list[list[str]]:

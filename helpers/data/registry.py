@@ -102,6 +102,7 @@ class DatasetKind:
     options: tuple[str, ...] = ()
     needs_data_dir: bool = True
     description: str = ""
+    plain_background: bool = False  # garments on a uniform background: a garment mask is meaningful
 
     @property
     def channels(self) -> int:
@@ -131,6 +132,7 @@ def _registry() -> dict[str, DatasetKind]:
                 ("sample_images",),
                 needs_data_dir=False,
                 description="the embedded DeepFashion-layout sample, written from Fashion-MNIST",
+                plain_background=True,
             ),
             DatasetKind(
                 "deepfashion",
@@ -145,6 +147,7 @@ def _registry() -> dict[str, DatasetKind]:
                 ArrayImages(),
                 needs_data_dir=False,
                 description="Fashion-MNIST's 60k/10k idx files",
+                plain_background=True,
             ),
             DatasetKind(
                 "product_images",
