@@ -110,18 +110,24 @@ def main(argv: list[str] | None = None) -> int:
             f"{platform.machine()}; {args.repeats} alternating runs per loader, one process each"
         )
         written = run_child(run_dir, "disk", args, prepare=True)
-        print(f"disk cache ready (written at {written['write_images_per_s']:,.0f} images/s when new)")
+        print(
+            f"disk cache ready (written at {written['write_images_per_s']:,.0f} images/s when new)"
+        )
         results: dict[str, list[dict]] = {name: [] for name in LOADERS}
         for _ in range(args.repeats):
             for name, loader in LOADERS.items():
                 results[name].append(run_child(run_dir, loader, args))
-    rate = {name: statistics.median(r["images_per_s"] for r in runs) for name, runs in results.items()}
+    rate = {
+        name: statistics.median(r["images_per_s"] for r in runs) for name, runs in results.items()
+    }
     peak = {name: max(r["peak_rss_gb"] for r in runs) for name, runs in results.items()}
     base = rate["ImageDataGenerator"]
     print(f"{'loader':<20}{'images/s':>10}{'vs IDG':>8}{'peak RSS GB':>13}  runs (images/s)")
     for name, runs in results.items():
         each = ", ".join(f"{r['images_per_s']:,.0f}" for r in runs)
-        print(f"{name:<20}{rate[name]:>10,.0f}{rate[name] / base:>7.2f}x{peak[name]:>13.2f}  {each}")
+        print(
+            f"{name:<20}{rate[name]:>10,.0f}{rate[name] / base:>7.2f}x{peak[name]:>13.2f}  {each}"
+        )
     print(
         f"streaming tf.data {rate['streaming tf.data'] / base:.2f}x ImageDataGenerator, "
         f"disk cache {rate['disk cache'] / base:.2f}x, peak RSS {max(peak.values()):.2f} GB"

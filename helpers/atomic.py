@@ -22,7 +22,9 @@ def replacing(path: Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".weights.h5") else path.suffix
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{suffix}", dir=path.parent)
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{path.stem}.", suffix=f".partial{suffix}", dir=path.parent
+    )
     os.close(handle)
     temporary = Path(temporary)
     try:
@@ -86,6 +88,8 @@ def read_json(path: Path) -> Any:
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: not found") from None
     except UnicodeDecodeError as err:
-        raise InputError(path, f"not UTF-8 (byte 0x{err.object[err.start]:02x} at offset {err.start})") from None
+        raise InputError(
+            path, f"not UTF-8 (byte 0x{err.object[err.start]:02x} at offset {err.start})"
+        ) from None
     except json.JSONDecodeError as err:
         raise InputError(path, f"not valid JSON ({err})") from None

@@ -89,7 +89,9 @@ def epoch_estimate(run, labels: LabelSet, measure_training: bool = True) -> pd.D
     load = loading_rate(labels, settings.image_size, settings.batch_size)
     train = training_rate(settings, len(labels.classes)) if measure_training else math.nan
     batch_bytes = settings.batch_size * uint8_bytes(1, settings.image_size, channels) * 4
-    buffers = (8 * batch_bytes + SHUFFLE_BUFFER * uint8_bytes(1, settings.image_size, channels)) / 1e9
+    buffers = (
+        8 * batch_bytes + SHUFFLE_BUFFER * uint8_bytes(1, settings.image_size, channels)
+    ) / 1e9
     now = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # Linux: kB
     peak = now + table["memory GB"].sum() + buffers
     per_epoch = (counts["train"] + counts["val"]) / min(load, train if measure_training else load)

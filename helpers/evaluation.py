@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import classification_report, confusion_matrix
 
-from helpers.data import LabelSet
 from helpers import atomic
+from helpers.data import LabelSet
 from helpers.paths import RunFiles
 
 TOP_K = 5

@@ -126,7 +126,9 @@ def resize(image, size: int):
     return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
 
 
-def read_image(source: str | Path | bytes, channels: int = 3, size: int | None = None) -> np.ndarray:
+def read_image(
+    source: str | Path | bytes, channels: int = 3, size: int | None = None
+) -> np.ndarray:
     """A file or its bytes as a uint8 ``H x W x channels`` array (resized when ``size`` is given).
 
     Raises :class:`ImageError` naming the file for anything the labeler would skip.

@@ -57,7 +57,9 @@ def baseline(input_shape, num_classes, dropout: float = 0.0, name: str = "baseli
     x = layers.Dense(1024, activation="relu")(x)
     if dropout:
         x = layers.Dropout(dropout)(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="output_layer", dtype="float32")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="output_layer", dtype="float32")(
+        x
+    )
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -85,7 +87,9 @@ def deeper(input_shape, num_classes, weight_decay: float = 1e-4) -> keras.Model:
     for units in (1024, 512):
         x = layers.Dense(units, activation="relu", kernel_regularizer=reg)(x)
         x = layers.Dropout(0.5)(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="output_layer", dtype="float32")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="output_layer", dtype="float32")(
+        x
+    )
     return keras.Model(inputs, outputs, name="deeper")
 
 
@@ -167,7 +171,9 @@ def ours_family(
     x = layers.Dropout(dropout, name="dropout1")(x)
     x = layers.Dense(units, activation="relu", name="dense")(x)
     x = layers.Dropout(dropout, name="dropout2")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="predictions", dtype="float32")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="predictions", dtype="float32")(
+        x
+    )
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -258,7 +264,9 @@ def backbone_classifier(
         for layer in backbone.layers:
             layer.trainable = fine_tune
     x = layers.Dropout(dropout)(backbone.output)
-    outputs = layers.Dense(num_classes, activation="softmax", name="predictions", dtype="float32")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="predictions", dtype="float32")(
+        x
+    )
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -288,7 +296,9 @@ NATURAL_INPUTS: dict[str, tuple[tuple[int, int, int], int]] = {
 
 def build_untrained(name: str, input_shape, num_classes: int) -> keras.Model:
     """A zoo model with initial weights (backbones without downloading ImageNet weights)."""
-    return build_model(name, input_shape, num_classes, **({"weights": None} if name in BACKBONES else {}))
+    return build_model(
+        name, input_shape, num_classes, **({"weights": None} if name in BACKBONES else {})
+    )
 
 
 def load_model(path: Path) -> keras.Model:
@@ -303,7 +313,10 @@ def load_model(path: Path) -> keras.Model:
     if path.suffix != ".keras":
         raise ModelFileError(path, f"not a .keras model file (suffix {path.suffix or 'none'})")
     if not zipfile.is_zipfile(path):
-        raise ModelFileError(path, "not a Keras model: a .keras file is a zip archive and this is not one (torn or mislabelled?)")
+        raise ModelFileError(
+            path,
+            "not a Keras model: a .keras file is a zip archive and this is not one (torn or mislabelled?)",
+        )
     try:
         return keras.models.load_model(path)
     except Exception as err:  # Keras raises many types for a bad archive or an unknown layer

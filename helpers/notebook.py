@@ -100,8 +100,15 @@ def install_for_colab(pyproject: Path | None = None) -> list[str]:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", *missing], check=True)
     loaded = [r for r in missing if _name(r).replace("-", "_") in sys.modules]
     if loaded:
-        print("Restart the runtime (Runtime > Restart session), then run the notebook again: " + ", ".join(loaded) + " changed after import.")
+        print(
+            "Restart the runtime (Runtime > Restart session), then run the notebook again: "
+            + ", ".join(loaded)
+            + " changed after import."
+        )
     problems = too_old(versions(("tensorflow", "keras")))
     if problems:
-        print("Colab's " + "; ".join(problems) + ": the notebooks may fail. Keep Colab's versions " "and tell the project, or use a local `make setup`.")
+        print(
+            "Colab's " + "; ".join(problems) + ": the notebooks may fail. Keep Colab's versions "
+            "and tell the project, or use a local `make setup`."
+        )
     return missing

@@ -21,7 +21,6 @@ import numpy as np
 
 from helpers.keras_graph import Step, graph, input_shape, walk
 
-
 # --- Structured pruning -------------------------------------------------------------------------
 
 PASS_THROUGH = (

@@ -87,9 +87,7 @@ class Run:
             self._save_settings()
 
     @classmethod
-    def open(
-        cls, params: Mapping[str, Any] | None = None, writer: bool = True, log=print
-    ) -> Run:
+    def open(cls, params: Mapping[str, Any] | None = None, writer: bool = True, log=print) -> Run:
         """Resolve ``params`` against what the run folder recorded, then the profile."""
         import os
 
@@ -169,7 +167,9 @@ class Run:
             if not path.exists():
                 return f"{name} is missing"
             if file_digest(path) != digest:
-                return f"{name} changed since it was written (torn by an interrupted write, or edited)"
+                return (
+                    f"{name} changed since it was written (torn by an interrupted write, or edited)"
+                )
         return None
 
     def current(self, artifact: str) -> bool:
@@ -214,9 +214,13 @@ class Run:
 
         reason = self.stale("model")
         if reason is None:
-            self.log(f"{self.files.model.name} is current for these settings: read back, not retrained")
+            self.log(
+                f"{self.files.model.name} is current for these settings: read back, not retrained"
+            )
             return Trained(
-                load_run_model(self.files), read_history(self.files), atomic.read_json(self.files.training)
+                load_run_model(self.files),
+                read_history(self.files),
+                atomic.read_json(self.files.training),
             )
         if self.files.model.exists():
             self.log(f"Training again: {reason}")
@@ -254,7 +258,9 @@ class Run:
             self.log(f"Evaluating again: {reason}")
         labels = self.labels()
         model = model if model is not None and self.current("model") else self.model()
-        predictions, metrics = evaluate_split(model, labels, "test", self.settings.image_size, self.settings.batch_size)
+        predictions, metrics = evaluate_split(
+            model, labels, "test", self.settings.image_size, self.settings.batch_size
+        )
         if self.writer:
             save_evaluation(self.files, predictions, metrics)
             self.record("evaluation")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import logging
 import os
 import signal
@@ -50,7 +51,9 @@ def numbered_notebooks(
         names = [p.name for p in found]
         matching = [i for i, name in enumerate(names) if name.startswith(start) or start in name]
         if not matching:
-            raise NotebookFailed(f"--from {start}: no notebook matches; the series has {', '.join(names)}")
+            raise NotebookFailed(
+                f"--from {start}: no notebook matches; the series has {', '.join(names)}"
+            )
         found = found[matching[0] :]
     return found
 
@@ -100,7 +103,9 @@ def writable(folder: Path) -> None:
         probe.write_text("ok")
         probe.unlink()
     except OSError as err:
-        raise InputError(folder, f"the run folder cannot be written ({err.strerror or err})") from None
+        raise InputError(
+            folder, f"the run folder cannot be written ({err.strerror or err})"
+        ) from None
 
 
 class _QuietKnownParameters(logging.Filter):
@@ -140,10 +145,8 @@ def kernel_manager(log_path: Path, timeout: float | None) -> type:
         def _expire(cls, pid) -> None:
             cls.timed_out = True
             if pid:
-                try:
+                with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
 
     return SeriesKernelManager
 
@@ -206,14 +209,22 @@ def run_series(
         kernel_log = output.with_suffix(".kernel.log")
         manager = kernel_manager(kernel_log, timeout)
         started = time.perf_counter()
-        log(f"[{index}/{len(notebooks)}] {notebook.stem} ...", end="\n" if log_output else " ", flush=True)
+        log(
+            f"[{index}/{len(notebooks)}] {notebook.stem} ...",
+            end="\n" if log_output else " ",
+            flush=True,
+        )
         resume = f"continue with: python -m helpers.series --from {notebook.name[:2]} (same -p/-f)"
         try:
             with _Heartbeat(notebook.stem, heartbeat, log):
                 papermill.execute_notebook(
                     str(notebook),
                     str(output),
-                    parameters={"profile": settings.profile, "run_dir": str(run.root), **parameters},
+                    parameters={
+                        "profile": settings.profile,
+                        "run_dir": str(run.root),
+                        **parameters,
+                    },
                     kernel_name=kernel,
                     cwd=str(notebook.parent),
                     progress_bar=False,
@@ -274,7 +285,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, help="seconds one notebook may run")
     parser.add_argument("--log-output", action="store_true", help="stream every cell's output")
     parser.add_argument(
-        "--heartbeat", type=float, default=60, help="seconds between 'still running' lines (0: none)"
+        "--heartbeat",
+        type=float,
+        default=60,
+        help="seconds between 'still running' lines (0: none)",
     )
     parser.add_argument("--kernel", default="python3")
     args = parser.parse_args(argv)

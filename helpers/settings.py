@@ -243,12 +243,19 @@ def check_names(names) -> None:
         )
 
 
-def resolve(params: Mapping[str, Any] | None = None, recorded: Mapping[str, Any] | None = None) -> Settings:
+def resolve(
+    params: Mapping[str, Any] | None = None, recorded: Mapping[str, Any] | None = None
+) -> Settings:
     """Validate ``params`` (``None`` = not given) and fill the rest: recorded run, profile, defaults."""
     given = {k: v for k, v in (params or {}).items() if v is not None}
     check_names(given)
     recorded = dict(recorded or {})
-    profile = given.get("profile") or os.environ.get(PROFILE_ENV) or recorded.get("profile") or DEFAULT_PROFILE
+    profile = (
+        given.get("profile")
+        or os.environ.get(PROFILE_ENV)
+        or recorded.get("profile")
+        or DEFAULT_PROFILE
+    )
     profile = PARAMETERS["profile"].coerce(profile)
     values: dict[str, Any] = {**DEFAULTS, **PROFILES[profile]}
     if recorded.get("profile") == profile:
@@ -268,7 +275,9 @@ def resolve(params: Mapping[str, Any] | None = None, recorded: Mapping[str, Any]
     from helpers.data.registry import dataset_kind
 
     if dataset_kind(settled["dataset"]).needs_data_dir and settled["data_dir"] is None:
-        raise ParameterError("data_dir", f"dataset {settled['dataset']!r} needs data_dir (the folder holding it)")
+        raise ParameterError(
+            "data_dir", f"dataset {settled['dataset']!r} needs data_dir (the folder holding it)"
+        )
     return Settings(settled)
 
 

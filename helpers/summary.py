@@ -67,7 +67,10 @@ def summary_table(run: Run) -> pd.DataFrame:
                 {
                     "model": f"{name} · {variant['variant']}",
                     "input": rows[0]["input"],
-                    **{k: variant.get(k) for k in ("accuracy", "params", "macs", "flops", "file_bytes")},
+                    **{
+                        k: variant.get(k)
+                        for k in ("accuracy", "params", "macs", "flops", "file_bytes")
+                    },
                 }
             )
     return pd.DataFrame(rows, columns=list(COLUMNS))
@@ -99,13 +102,13 @@ def write_summary(run: Run) -> Path:
         "",
     ]
     missing = {
-        artifact: run.stale(artifact)
-        for artifact in NOTEBOOK_OF
-        if run.stale(artifact) is not None
+        artifact: run.stale(artifact) for artifact in NOTEBOOK_OF if run.stale(artifact) is not None
     }
     if missing:
         lines += ["## Not in the table", ""]
-        lines += [f"- {reason}: run {NOTEBOOK_OF[artifact]}" for artifact, reason in missing.items()]
+        lines += [
+            f"- {reason}: run {NOTEBOOK_OF[artifact]}" for artifact, reason in missing.items()
+        ]
         lines.append("")
     figures = sorted(run.files.figures.glob("*.png")) if run.files.figures.exists() else []
     if figures:

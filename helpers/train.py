@@ -26,7 +26,9 @@ from helpers.errors import InputError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers.train", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers.train", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--profile", help="demo, quick, fashion_mnist or deepfashion")
     parser.add_argument("--run-dir", type=Path, help="the run folder (default runs/<profile>)")
     parser.add_argument("--strategy", help="auto, one, mirrored or multiworker")

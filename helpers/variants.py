@@ -72,10 +72,19 @@ class Variant:
     flops: int
 
     @classmethod
-    def from_model(cls, name: str, model: keras.Model, runner, file_bytes: int, params: int | None = None) -> Variant:
+    def from_model(
+        cls, name: str, model: keras.Model, runner, file_bytes: int, params: int | None = None
+    ) -> Variant:
         """A variant costed from ``model``'s architecture (``params``: e.g. the non-zero ones)."""
         cost = totals(model)
-        return cls(name, runner, file_bytes, cost["params"] if params is None else params, cost["macs"], cost["flops"])
+        return cls(
+            name,
+            runner,
+            file_bytes,
+            cost["params"] if params is None else params,
+            cost["macs"],
+            cost["flops"],
+        )
 
 
 def latency_ms(
@@ -183,7 +192,9 @@ def recommend(table: pd.DataFrame, tolerance_points: float = 0.5) -> str:
     return "\n".join(lines)
 
 
-def fine_tune(model: keras.Model, train, validation, epochs: int, callbacks=(), learning_rate: float = 3e-4):
+def fine_tune(
+    model: keras.Model, train, validation, epochs: int, callbacks=(), learning_rate: float = 3e-4
+):
     """A few epochs at a small learning rate (after pruning), through the one training loop."""
     from helpers.training import Trainer
 
@@ -210,9 +221,13 @@ def build_variants(
     The structured-pruned model is also converted to full int8, the combination
     that cuts both FLOPs and bytes. A model that is not a chain skips pruning.
     """
-    variants = [Variant.from_model("Keras float32", model, KerasRunner(model), files.model.stat().st_size)]
+    variants = [
+        Variant.from_model("Keras float32", model, KerasRunner(model), files.model.stat().st_size)
+    ]
     for name in TFLITE_VARIANTS:
-        variants.append(_litert_variant(f"LiteRT {name}", model, name, representative, files.tflite(name)))
+        variants.append(
+            _litert_variant(f"LiteRT {name}", model, name, representative, files.tflite(name))
+        )
     if prune_ratio <= 0:
         return variants
     try:
@@ -224,10 +239,21 @@ def build_variants(
     label = f"pruned {prune_ratio:.0%} filters"
     atomic.save_model(pruned, files.variant_model("pruned"))
     variants.append(
-        Variant.from_model(f"Keras {label}", pruned, KerasRunner(pruned), files.variant_model("pruned").stat().st_size)
+        Variant.from_model(
+            f"Keras {label}",
+            pruned,
+            KerasRunner(pruned),
+            files.variant_model("pruned").stat().st_size,
+        )
     )
     variants.append(
-        _litert_variant(f"LiteRT {label} + full int8", pruned, "full int8", representative, files.tflite("pruned full int8"))
+        _litert_variant(
+            f"LiteRT {label} + full int8",
+            pruned,
+            "full int8",
+            representative,
+            files.tflite("pruned full int8"),
+        )
     )
     sparse, masks = prune_magnitude(model, prune_ratio)
     fine_tune(sparse, train, validation, finetune_epochs, callbacks=[KeepPruned(masks)])
@@ -242,14 +268,21 @@ def build_variants(
     return variants
 
 
-def _litert_variant(name: str, model: keras.Model, kind: str, representative: np.ndarray, path) -> Variant:
+def _litert_variant(
+    name: str, model: keras.Model, kind: str, representative: np.ndarray, path
+) -> Variant:
     content = to_tflite(model, kind, representative)
     atomic.write_bytes(path, content)
     return Variant.from_model(name, model, LiteRTModel(content), len(content))
 
 
 def optimisation_inputs(
-    labels, image_size: int, batch_size: int = 32, calibration: int = 200, sample: int = 256, seed: int = 0
+    labels,
+    image_size: int,
+    batch_size: int = 32,
+    calibration: int = 200,
+    sample: int = 256,
+    seed: int = 0,
 ) -> dict:
     """What optimising needs from a labels table: ``measure`` inputs (the test split as batches,
     a bounded sample), ``calibration`` training images (``representative``) and the loaders to
@@ -259,7 +292,9 @@ def optimisation_inputs(
     batches = split_batches(labels, image_size, batch_size, "tf.data", seed=seed)
     train, test = labels.split("train"), labels.split("test")
     return {
-        "measure": MeasureInputs(batches["test"], load_inputs(labels, test.head(sample), image_size)),
+        "measure": MeasureInputs(
+            batches["test"], load_inputs(labels, test.head(sample), image_size)
+        ),
         "representative": load_inputs(
             labels, train.sample(min(calibration, len(train)), random_state=seed), image_size
         ),

@@ -12,7 +12,6 @@ from __future__ import annotations
 import html
 import io
 from collections.abc import Callable
-from pathlib import Path
 
 import ipywidgets as widgets
 import numpy as np

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import pandas as pd
 import pytest
 from fixtures import colour_model
 from PIL import Image
 
+from helpers import atomic
 from helpers.data.labelset import LabelSet
 from helpers.evaluation import (
     confident_mistakes,
@@ -19,8 +19,6 @@ from helpers.evaluation import (
     save_evaluation,
     top_k_accuracy,
 )
-from helpers import atomic
-from helpers.paths import RunFiles
 from helpers.summary import write_summary
 
 COLORS = {"Red": (255, 0, 0), "Green": (0, 255, 0), "Blue": (0, 0, 255)}
@@ -94,7 +92,11 @@ def test_metrics_on_known_predictions():
 
 def cells(text: str, first: str) -> list[list[str]]:
     """The markdown table rows of ``text`` whose first cell starts with ``first``, as stripped cells."""
-    rows = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines() if line.startswith("|")]
+    rows = [
+        [c.strip() for c in line.strip("|").split("|")]
+        for line in text.splitlines()
+        if line.startswith("|")
+    ]
     return [row for row in rows if row[0].startswith(first)]
 
 
@@ -110,19 +112,41 @@ def test_summary_table_reads_the_run(quick_run):
     files.ensure()
     for path in (files.labels, files.model, files.history):
         path.write_text("x")
-    atomic.write_json(files.training, {"model": "deepfashion_cnn", "input_shape": [256, 256, 3], "params": 5392494, "test": {"accuracy": 0.5}})
+    atomic.write_json(
+        files.training,
+        {
+            "model": "deepfashion_cnn",
+            "input_shape": [256, 256, 3],
+            "params": 5392494,
+            "test": {"accuracy": 0.5},
+        },
+    )
     run.record("model")
     costs = {"model": "deepfashion_cnn", "input_shape": [256, 256, 3], "params": 5392494,
              "macs": 614461824, "flops": 1228923648, "file_bytes": 21_600_000}  # fmt: skip
     atomic.write_json(files.costs, costs)
     files.layers.write_text("x")
     run.record("costs")
-    save_evaluation(files, pd.DataFrame({"path": ["a"]}), {"accuracy": 0.8123, "top3_accuracy": 0.95, "top5_accuracy": 0.99})
+    save_evaluation(
+        files,
+        pd.DataFrame({"path": ["a"]}),
+        {"accuracy": 0.8123, "top3_accuracy": 0.95, "top5_accuracy": 0.99},
+    )
     run.record("evaluation")
     (files.figures / "confusion_counts.png").write_bytes(b"png")
     text = write_summary(run).read_text()
     assert cells(text, "deepfashion_cnn") == [
-        ["deepfashion_cnn", "256x256x3", "81.23%", "95.00%", "99.00%", "5,392,494", "614.46", "1,228.92", "21.60"]
+        [
+            "deepfashion_cnn",
+            "256x256x3",
+            "81.23%",
+            "95.00%",
+            "99.00%",
+            "5,392,494",
+            "614.46",
+            "1,228.92",
+            "21.60",
+        ]
     ]
     assert "(figures/confusion_counts.png)" in text
     assert "optimization.csv does not exist yet: run 07_optimization" in text
@@ -135,7 +159,9 @@ def test_summary_leaves_out_what_other_settings_made(quick_run):
     files.ensure()
     save_evaluation(files, pd.DataFrame({"path": ["a"]}), {"accuracy": 0.5})
     run.record("evaluation")
-    other = Run.open({"profile": "quick", "run_dir": str(files.root), "model": "baseline_bn"}, log=lambda _: None)
+    other = Run.open(
+        {"profile": "quick", "run_dir": str(files.root), "model": "baseline_bn"}, log=lambda _: None
+    )
     text = write_summary(other).read_text()
     assert "50.00%" not in text
     assert "predictions.csv was made with model='deepfashion_cnn' (now 'baseline_bn')" in text
@@ -144,12 +170,29 @@ def test_summary_leaves_out_what_other_settings_made(quick_run):
 def test_summary_adds_one_row_per_optimised_variant(quick_run):
     run, files = quick_run, quick_run.files
     files.ensure()
-    atomic.write_json(files.costs, {"model": "cnn", "input_shape": [28, 28, 1], "params": 10, "macs": 5, "flops": 10})
+    atomic.write_json(
+        files.costs,
+        {"model": "cnn", "input_shape": [28, 28, 1], "params": 10, "macs": 5, "flops": 10},
+    )
     files.layers.write_text("x")
     run.record("costs")
     rows = [
-        {"variant": "Keras float32", "accuracy": 0.9, "params": 10, "macs": 5, "flops": 10, "file_bytes": 4000},
-        {"variant": "LiteRT full int8", "accuracy": 0.89, "params": 10, "macs": 5, "flops": 10, "file_bytes": 1000},
+        {
+            "variant": "Keras float32",
+            "accuracy": 0.9,
+            "params": 10,
+            "macs": 5,
+            "flops": 10,
+            "file_bytes": 4000,
+        },
+        {
+            "variant": "LiteRT full int8",
+            "accuracy": 0.89,
+            "params": 10,
+            "macs": 5,
+            "flops": 10,
+            "file_bytes": 1000,
+        },
     ]
     atomic.write_csv(files.optimization, pd.DataFrame(rows))
     run.record("optimization")

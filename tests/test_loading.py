@@ -63,13 +63,19 @@ def photo_tree(tmp_path_factory) -> LabelSet:
 def test_tf_data_is_pixel_comparable_to_image_data_generator(photo_tree, size):
     flow = dataframe_flow(photo_tree, "test", size, batch_size=4)
     from_generator = np.concatenate([flow[i][0] for i in range(len(flow))])
-    from_tf = np.concatenate([x.numpy() for x, _ in tf_dataset(photo_tree, "test", size, batch_size=4)])
+    from_tf = np.concatenate(
+        [x.numpy() for x, _ in tf_dataset(photo_tree, "test", size, batch_size=4)]
+    )
     assert from_generator.shape == from_tf.shape == (len(photo_tree.split("test")), size, size, 3)
     difference = np.abs(from_generator - from_tf) * 255
     # Same JPEG decoder and DCT; PIL antialiases when shrinking, tf.data's bilinear does not.
     assert difference.max() <= 40 and difference.mean() < 2.0
     if size == 256:  # only the 300 and 500 px images shrink: the rest is within a grey level
-        upscaled = [i for i, p in enumerate(photo_tree.split("test")["path"]) if "Item1_" not in p and "Item5_" not in p]
+        upscaled = [
+            i
+            for i, p in enumerate(photo_tree.split("test")["path"])
+            if "Item1_" not in p and "Item5_" not in p
+        ]
         assert difference[upscaled].max() <= 1.0 + 1e-4
 
 
@@ -92,7 +98,9 @@ def test_disk_cache_is_written_once_and_reused(photo_tree, tmp_path, monkeypatch
     written = shards[0].stat().st_mtime_ns
     train = tf_batches(photo_tree, "test", 32, 2, shuffle=True, cache="disk")  # same files: reused
     assert shards[0].stat().st_mtime_ns == written
-    epoch_labels = [np.concatenate([y.numpy().argmax(1) for _, y in train.epoch(e)]) for e in (0, 1)]
+    epoch_labels = [
+        np.concatenate([y.numpy().argmax(1) for _, y in train.epoch(e)]) for e in (0, 1)
+    ]
     assert len(epoch_labels[0]) == len(photo_tree.split("test"))
     assert sorted(epoch_labels[0]) == sorted(epoch_labels[1])  # every image, every epoch
     tf_batches(photo_tree, "test", 48, 2, shuffle=True, cache="disk")  # another size: another cache
@@ -105,8 +113,16 @@ def test_auto_cache_shares_the_memory_budget_between_splits():
     counts = {"train": 1000, "val": 100, "test": 100}
     one = 256 * 256 * 3
     assert plan_caches(counts, 256, 3, budget=10**12) == dict.fromkeys(counts, "memory")
-    assert plan_caches(counts, 256, 3, budget=1050 * one) == {"train": "memory", "val": "disk", "test": "none"}
-    assert plan_caches(counts, 256, 3, budget=150 * one) == {"train": "disk", "val": "memory", "test": "none"}
+    assert plan_caches(counts, 256, 3, budget=1050 * one) == {
+        "train": "memory",
+        "val": "disk",
+        "test": "none",
+    }
+    assert plan_caches(counts, 256, 3, budget=150 * one) == {
+        "train": "disk",
+        "val": "memory",
+        "test": "none",
+    }
 
 
 def test_training_batches_shuffle_paths_not_images(photo_tree):
@@ -125,7 +141,9 @@ def test_evaluation_iterators_keep_table_order(photo_tree):
         p.split("img/", 1)[1] for p in test["path"]
     ]
     assert np.concatenate([flow[i][1] for i in range(len(flow))]).argmax(1).tolist() == expected
-    from_tf = np.concatenate([y.numpy() for _, y in tf_dataset(photo_tree, "test", 16, batch_size=3)])
+    from_tf = np.concatenate(
+        [y.numpy() for _, y in tf_dataset(photo_tree, "test", 16, batch_size=3)]
+    )
     assert from_tf.argmax(1).tolist() == expected
 
 

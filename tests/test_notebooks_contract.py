@@ -14,7 +14,14 @@ from helpers.settings import PARAMETERS
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
 # What a notebook's first cell may never install: Colab's own stack (upgrading ipykernel there
 # can crash the runtime) and the heavy framework itself.
-NEVER_INSTALLED = ("tensorflow", "keras", "ipykernel", "jupyter_client", "jupyter-client", "ipywidgets")
+NEVER_INSTALLED = (
+    "tensorflow",
+    "keras",
+    "ipykernel",
+    "jupyter_client",
+    "jupyter-client",
+    "ipywidgets",
+)
 
 
 def code_cells(path):
@@ -22,7 +29,12 @@ def code_cells(path):
 
 
 def assigned(source: str) -> list[str]:
-    return [t.id for node in ast.parse(source).body if isinstance(node, ast.Assign) for t in node.targets]
+    return [
+        t.id
+        for node in ast.parse(source).body
+        if isinstance(node, ast.Assign)
+        for t in node.targets
+    ]
 
 
 def test_there_are_notebooks():

@@ -19,7 +19,11 @@ def array_batches(x, y, batch_size=16) -> Batches:
     """Arrays as the loaders' Batches (what the training loop reads)."""
     import tensorflow as tf
 
-    return Batches(len(x), batch_size, lambda epoch: tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size))
+    return Batches(
+        len(x),
+        batch_size,
+        lambda epoch: tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size),
+    )
 
 
 def zero_half_the_filters(model: keras.Model) -> None:

@@ -70,7 +70,9 @@ def test_unknown_names_are_refused_with_the_known_ones():
 
 def test_values_are_converted_and_paths_resolved_against_the_caller(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    settings = resolve({"profile": "quick", "epochs": "3", "class_weights": "true", "run_dir": "runs/a"})
+    settings = resolve(
+        {"profile": "quick", "epochs": "3", "class_weights": "true", "run_dir": "runs/a"}
+    )
     assert settings.epochs == 3 and settings.class_weights is True
     assert settings.run_dir == tmp_path / "runs" / "a"
 
@@ -97,7 +99,9 @@ def test_labels_are_rebuilt_when_max_images_or_seed_change(tmp_path, fashion_mni
     assert lines == ["Rebuilding the labels: labels.csv was made with seed=7 (now 8)"]
     assert reseeded.table["path"].tolist() != capped.table["path"].tolist()
     lines.clear()
-    assert len(quiet_run({**base, "max_images": 120, "seed": 8}, lines).labels().table) == len(reseeded.table)
+    assert len(quiet_run({**base, "max_images": 120, "seed": 8}, lines).labels().table) == len(
+        reseeded.table
+    )
     assert lines == []  # current: read back, not rebuilt
 
 
@@ -115,7 +119,10 @@ def trained(tmp_path, fashion_mnist_dir):
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        ({"model": "fashion_cnn"}, "model.keras was made with model='ours_tiny' (now 'fashion_cnn')"),
+        (
+            {"model": "fashion_cnn"},
+            "model.keras was made with model='ours_tiny' (now 'fashion_cnn')",
+        ),
         ({"image_size": 32}, "model.keras was made with image_size=28 (now 32)"),
         ({"seed": 3}, "model.keras was made with seed=42 (now 3)"),
         ({"max_images": 200}, "model.keras was made with max_images=None (now 200)"),
@@ -135,7 +142,7 @@ def test_a_model_made_with_other_settings_is_never_handed_back(trained, change, 
 
 def test_evaluation_follows_its_model(trained):
     run = quiet_run(trained)
-    predictions, metrics = run.evaluation()
+    _predictions, metrics = run.evaluation()
     assert metrics["images"] == 60 and run.current("evaluation")
     other = quiet_run({**trained, "model": "fashion_cnn"})
     assert "made with model='ours_tiny'" in other.stale("evaluation")
@@ -144,8 +151,13 @@ def test_evaluation_follows_its_model(trained):
 def test_a_torn_or_unrecorded_file_is_detected_not_half_read(trained):
     run = quiet_run(trained)
     text = run.files.labels.read_text()
-    run.files.labels.write_text(text[: len(text) // 2])  # a write killed half-way (by an old version)
-    assert run.stale("labels") == "labels.csv changed since it was written (torn by an interrupted write, or edited)"
+    run.files.labels.write_text(
+        text[: len(text) // 2]
+    )  # a write killed half-way (by an old version)
+    assert (
+        run.stale("labels")
+        == "labels.csv changed since it was written (torn by an interrupted write, or edited)"
+    )
     assert len(run.labels().table) == 300  # rebuilt, not half-read
     record = json.loads(run.files.record.read_text())
     del record["artifacts"]["model"]
@@ -172,7 +184,11 @@ def test_cap_images_keeps_every_split_and_class():
     splits = ["train"] * 8 + ["val", "test"]
     table = pd.DataFrame(
         [
-            {"path": f"img/p{i // 4}_Tee/{i}.jpg", "label": ["Tee", "Dress"][i % 2], "split": splits[i % 10]}
+            {
+                "path": f"img/p{i // 4}_Tee/{i}.jpg",
+                "label": ["Tee", "Dress"][i % 2],
+                "split": splits[i % 10],
+            }
             for i in range(400)
         ]
     )
@@ -185,7 +201,14 @@ def test_cap_images_keeps_every_split_and_class():
 
 
 def test_build_labels_on_a_real_tree(deepfashion_tree):
-    settings = resolve({"profile": "quick", "dataset": "deepfashion", "data_dir": str(deepfashion_tree), "max_images": 5})
+    settings = resolve(
+        {
+            "profile": "quick",
+            "dataset": "deepfashion",
+            "data_dir": str(deepfashion_tree),
+            "max_images": 5,
+        }
+    )
     labels = build_labels(settings)
     assert len(labels.table) <= 6
     assert "empty-file" in format_report(labels.report)

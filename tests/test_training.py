@@ -106,8 +106,12 @@ def test_early_stopping_keeps_its_patience_across_a_resume(tmp_path, fashion_mni
     """Stopped at the same epoch whether or not the fit was interrupted (patience 1)."""
     labels = fashion_mnist_labels(fashion_mnist_dir)
     val = labels.table["split"] == "val"  # shuffled validation labels: val_loss soon rises
-    labels.table.loc[val, "label"] = labels.table.loc[val, "label"].sample(frac=1, random_state=0).to_numpy()
-    batches = {split: tf_batches(labels, split, 28, batch_size=32, seed=5) for split in ("train", "val")}
+    labels.table.loc[val, "label"] = (
+        labels.table.loc[val, "label"].sample(frac=1, random_state=0).to_numpy()
+    )
+    batches = {
+        split: tf_batches(labels, split, 28, batch_size=32, seed=5) for split in ("train", "val")
+    }
     files = RunFiles(tmp_path / "a")
     _, whole = fit(files, batches, epochs=30, patience=1)
     assert len(whole) < 30  # it did stop early
@@ -136,10 +140,16 @@ def test_state_of_another_architecture_is_discarded(tmp_path, batches):
     with pytest.raises(Interrupt):
         fit(files, batches, callbacks=[InterruptAfter(0)])
     inputs = keras.Input((28, 28, 1))
-    other = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(inputs)))
+    other = keras.Model(
+        inputs, keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(inputs))
+    )
     lines = []
-    trainer(other).fit(batches["train"], batches["val"], 1, files, key={"run": "a"}, verbose=0, log=lines.append)
-    assert len(lines) == 1 and lines[0].startswith("Discarding an unreadable or mismatched checkpoint")
+    trainer(other).fit(
+        batches["train"], batches["val"], 1, files, key={"run": "a"}, verbose=0, log=lines.append
+    )
+    assert len(lines) == 1 and lines[0].startswith(
+        "Discarding an unreadable or mismatched checkpoint"
+    )
 
 
 def test_class_weights_change_the_loss(batches):

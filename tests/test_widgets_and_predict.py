@@ -12,8 +12,8 @@ import pytest
 from fixtures import colour_model
 from PIL import Image
 
-from helpers.predict import main as predict_main
 from helpers.images import model_input
+from helpers.predict import main as predict_main
 from helpers.widgets import ALL, ANY, Explorer
 
 CLASSES = ["Red", "Green", "Blue"]
@@ -172,5 +172,7 @@ def test_predict_cli_refuses_wrong_class_list(tmp_path, capsys):
     image.write_bytes(png((0, 0, 255)))
     assert predict_main([str(model_path), str(image), "--classes", str(wrong)]) == 2
     assert "wrong.json: 2 classes, the model has 3 outputs" in capsys.readouterr().err
-    assert predict_main([str(model_path), str(image), "--classes", str(tmp_path / "gone.json")]) == 2
+    assert (
+        predict_main([str(model_path), str(image), "--classes", str(tmp_path / "gone.json")]) == 2
+    )
     assert "gone.json: no such class list" in capsys.readouterr().err

@@ -60,7 +60,9 @@ def split_batches(
         else dict.fromkeys(SPLITS, cache)
     )
     return {
-        split: tf_batches(labels, split, image_size, batch_size, split == "train", plan[split], seed)
+        split: tf_batches(
+            labels, split, image_size, batch_size, split == "train", plan[split], seed
+        )
         for split in SPLITS
     }
 

@@ -37,7 +37,9 @@ def cache_root() -> Path:
     return Path(os.environ.get("CLOTHING_CACHE_DIR") or DATA_DIR / "cache")
 
 
-def cache_key(items: np.ndarray, targets: np.ndarray, image_size: int, channels: int, shuffled: bool) -> str:
+def cache_key(
+    items: np.ndarray, targets: np.ndarray, image_size: int, channels: int, shuffled: bool
+) -> str:
     """A digest of everything the cached pixels depend on."""
     digest = hashlib.sha256(f"v{CACHE_VERSION}|{image_size}|{channels}|{shuffled}".encode())
     for item, target in zip(items, targets, strict=True):
@@ -73,7 +75,9 @@ class DiskCache:
             return False
         return info.get("images") == self.images and all(p.is_file() for p in self.shard_paths)
 
-    def write(self, items: np.ndarray, targets: np.ndarray, load: Callable, order: np.ndarray) -> None:
+    def write(
+        self, items: np.ndarray, targets: np.ndarray, load: Callable, order: np.ndarray
+    ) -> None:
         """Decode every item (``load(item) -> uint8 image``) into shards, in ``order``."""
         import tensorflow as tf
         from tqdm.auto import tqdm
@@ -94,7 +98,10 @@ class DiskCache:
             return tf.io.serialize_tensor(tf.concat([label, tf.reshape(load(item), [-1])], 0))
 
         with tqdm(total=self.images, desc="writing the disk cache", leave=False) as bar:
-            bar.update(self.images - sum(min(SHARD_IMAGES, self.images - i * SHARD_IMAGES) for i in missing))
+            bar.update(
+                self.images
+                - sum(min(SHARD_IMAGES, self.images - i * SHARD_IMAGES) for i in missing)
+            )
             for shard in missing:
                 picked = order[shard * SHARD_IMAGES : (shard + 1) * SHARD_IMAGES]
                 records = tf.data.Dataset.from_tensor_slices((items[picked], targets[picked])).map(
@@ -107,8 +114,15 @@ class DiskCache:
                         writer.write(serialized)
                         bar.update(1)
                 os.replace(partial, final)
-        write_json(self.folder / MANIFEST, {"images": self.images, "shape": list(self.shape),
-                                            "shards": len(self.shard_paths), "version": CACHE_VERSION})
+        write_json(
+            self.folder / MANIFEST,
+            {
+                "images": self.images,
+                "shape": list(self.shape),
+                "shards": len(self.shard_paths),
+                "version": CACHE_VERSION,
+            },
+        )
 
     def dataset(self, shuffle: bool, seed: int):
         """``(uint8 image, class index)`` records; shuffled shards, interleaved, buffer-shuffled."""

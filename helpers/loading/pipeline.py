@@ -111,21 +111,30 @@ def tf_batches(
         return tf.cast(image, tf.float32) * (1 / 255), tf.one_hot(target, classes)
 
     if kind.in_memory:
+
         def load_batch(index, target):
             return to_model(_resized(decode(index), image_size), target)
 
         def make(epoch: int):
             rows = tf.data.Dataset.from_tensor_slices((items, targets))
             if shuffle:
-                rows = rows.shuffle(count, seed=epoch_seed(seed, epoch), reshuffle_each_iteration=False)
-            return rows.batch(batch_size).map(load_batch, num_parallel_calls=autotune).prefetch(autotune)
+                rows = rows.shuffle(
+                    count, seed=epoch_seed(seed, epoch), reshuffle_each_iteration=False
+                )
+            return (
+                rows.batch(batch_size)
+                .map(load_batch, num_parallel_calls=autotune)
+                .prefetch(autotune)
+            )
 
         return Batches(count, batch_size, make, cache="arrays")
 
     def load(item):
         return _resized(decode(item), image_size)
 
-    mode = cache if cache != "auto" else plan_caches({split: count}, image_size, kind.channels)[split]
+    mode = (
+        cache if cache != "auto" else plan_caches({split: count}, image_size, kind.channels)[split]
+    )
     if mode == "memory":
         cached = (
             tf.data.Dataset.from_tensor_slices((items.astype(str), targets))
@@ -136,8 +145,12 @@ def tf_batches(
         def make(epoch: int):
             rows = cached
             if shuffle:
-                rows = rows.shuffle(count, seed=epoch_seed(seed, epoch), reshuffle_each_iteration=False)
-            return rows.map(to_model, num_parallel_calls=autotune).batch(batch_size).prefetch(autotune)
+                rows = rows.shuffle(
+                    count, seed=epoch_seed(seed, epoch), reshuffle_each_iteration=False
+                )
+            return (
+                rows.map(to_model, num_parallel_calls=autotune).batch(batch_size).prefetch(autotune)
+            )
 
         return Batches(count, batch_size, make, cache="memory")
 

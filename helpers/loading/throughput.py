@@ -54,12 +54,19 @@ def loader_throughput(
         for epoch in range(1, 3 if cache in {"memory", "disk"} else 2):
             rows.append(_row("tf.data", cache, epoch, *images_per_second(batches.epoch(epoch))))
     table = pd.DataFrame(rows)
-    table["vs_ImageDataGenerator"] = (table["images_per_s"] / table["images_per_s"].iloc[0]).round(2)
+    table["vs_ImageDataGenerator"] = (table["images_per_s"] / table["images_per_s"].iloc[0]).round(
+        2
+    )
     return table
 
 
 def _row(loader: str, cache: str, epoch: int, rate: float, seen: int) -> dict:
-    names = {"none": "streaming", "memory": "memory cache", "disk": "disk cache", "arrays": "arrays"}
+    names = {
+        "none": "streaming",
+        "memory": "memory cache",
+        "disk": "disk cache",
+        "arrays": "arrays",
+    }
     return {
         "loader": loader if not cache else f"{loader} ({names.get(cache, cache)})",
         "pass": epoch,

@@ -188,7 +188,9 @@ def record_training(
         "epochs_run": len(history),
         "best_epoch": int(best["epoch"]),
         "best_val_accuracy": round(float(best.get("val_accuracy", float("nan"))), 4),
-        "train_seconds": round(float(history["seconds"].sum()), 1) if "seconds" in history else None,
+        "train_seconds": round(float(history["seconds"].sum()), 1)
+        if "seconds" in history
+        else None,
         "test": {k: round(float(v), 4) for k, v in test_scores.items()},
         **extra,
     }
@@ -210,4 +212,3 @@ def load_run_model(files: RunFiles) -> keras.Model:
     if not files.model.exists():
         raise FileNotFoundError(f"{files.model}: not found; run 03_training first")
     return load_model(files.model)
-

@@ -50,7 +50,9 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
         raise ParameterError("strategy", f"{name!r} is not one of {', '.join(STRATEGIES)}")
     if name == "multiworker":
         return _multiworker()
-    gpus = tf.config.list_logical_devices("GPU")  # initialises TensorFlow: after multiworker's check
+    gpus = tf.config.list_logical_devices(
+        "GPU"
+    )  # initialises TensorFlow: after multiworker's check
     if name == "auto":
         return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
     if name == "one":
@@ -65,8 +67,8 @@ def _multiworker() -> tf.distribute.Strategy:
     if not os.environ.get("TF_CONFIG"):
         raise ParameterError(
             "strategy",
-            "multiworker needs TF_CONFIG, e.g. {\"cluster\": {\"worker\": [\"host1:12345\", "
-            "\"host2:12345\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}",
+            'multiworker needs TF_CONFIG, e.g. {"cluster": {"worker": ["host1:12345", '
+            '"host2:12345"]}, "task": {"type": "worker", "index": 0}}',
         )
     try:
         json.loads(os.environ["TF_CONFIG"])

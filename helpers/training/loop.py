@@ -83,7 +83,9 @@ class Trainer:
         classes = model.output_shape[-1]
         with self.strategy.scope():
             self.augment = (
-                augmentation_layers(augment, seed) if augment is not None and augment.active else None
+                augmentation_layers(augment, seed)
+                if augment is not None and augment.active
+                else None
             )
             if self.augment is not None:
                 self.augment.build((None, *model.input_shape[1:]))
@@ -94,15 +96,20 @@ class Trainer:
             if class_weight
             else None
         )
-        self.loss = keras.losses.CategoricalCrossentropy(reduction=None, label_smoothing=label_smoothing)
+        self.loss = keras.losses.CategoricalCrossentropy(
+            reduction=None, label_smoothing=label_smoothing
+        )
         self.top_k = 3 if classes > 3 else 0
         # XLA as Keras' fit decides it: on a GPU, without tf.distribute, when every layer supports it.
         on_gpu = bool(tf.config.list_logical_devices("GPU"))
         distributed = isinstance(
-            self.strategy, tf.distribute.MirroredStrategy | tf.distribute.MultiWorkerMirroredStrategy
+            self.strategy,
+            tf.distribute.MirroredStrategy | tf.distribute.MultiWorkerMirroredStrategy,
         )
-        self.jit = on_gpu and not distributed and all(
-            getattr(layer, "supports_jit", True) for layer in all_layers(model)
+        self.jit = (
+            on_gpu
+            and not distributed
+            and all(getattr(layer, "supports_jit", True) for layer in all_layers(model))
         )
         self._train = self._make_train_step()
         self._evaluate = self._make_eval_step()
@@ -121,7 +128,9 @@ class Trainer:
         hits = tf.cast(tf.equal(tf.argmax(predictions, -1), truth), tf.float32)
         correct = tf.reduce_sum(hits * valid)
         top = (
-            tf.reduce_sum(tf.cast(tf.math.in_top_k(truth, predictions, self.top_k), tf.float32) * valid)
+            tf.reduce_sum(
+                tf.cast(tf.math.in_top_k(truth, predictions, self.top_k), tf.float32) * valid
+            )
             if self.top_k
             else tf.constant(0.0)
         )
@@ -201,19 +210,21 @@ class Trainer:
 
     # --- epochs --------------------------------------------------------------------------------
 
-    def train_epoch(self, batches, epoch: int, bar: Callable | None = None, hooks=None) -> dict[str, float]:
+    def train_epoch(
+        self, batches, epoch: int, bar: Callable | None = None, hooks=None
+    ) -> dict[str, float]:
         """One pass over ``batches.epoch(epoch)``; returns the epoch's loss, accuracy and top-3."""
         totals = np.zeros(4)
-        steps = 0
         dataset = self._evened(batches.epoch(epoch), batches, pad=False)
-        for batch in self._distributed(dataset, batches.sharded_files, len(batches)):
+        for step, batch in enumerate(
+            self._distributed(dataset, batches.sharded_files, len(batches))
+        ):
             loss, correct, top, count = (float(v) for v in self._train(batch))
             totals += (loss * count, correct, top, count)
             if hooks is not None:
-                hooks.on_train_batch_end(steps, {"loss": loss})
-            steps += 1
+                hooks.on_train_batch_end(step, {"loss": loss})
             if bar is not None:
-                bar(steps, totals[0] / totals[3])
+                bar(step + 1, totals[0] / totals[3])
         return self._logs(totals)
 
     def evaluate(self, batches) -> dict[str, float]:
@@ -311,12 +322,16 @@ class Trainer:
             for i, v in enumerate(variables)
         }
         arrays.update({f"best/{i}": w for i, w in enumerate(best or [])})
-        arrays["progress"] = np.frombuffer(json.dumps(asdict(progress), default=float).encode(), np.uint8)
+        arrays["progress"] = np.frombuffer(
+            json.dumps(asdict(progress), default=float).encode(), np.uint8
+        )
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
         atomic.write_bytes(files.training_state, buffer.getvalue())
 
-    def _resume(self, files: RunFiles, key: dict, log, chief: bool = True) -> tuple[Progress, list | None]:
+    def _resume(
+        self, files: RunFiles, key: dict, log, chief: bool = True
+    ) -> tuple[Progress, list | None]:
         """The saved progress when it matches ``key`` and this model; else a fresh start (said once)."""
         path = files.training_state
         if not path.exists():
@@ -324,9 +339,13 @@ class Trainer:
         try:
             with np.load(path) as saved:
                 progress = Progress(**json.loads(saved["progress"].tobytes()))
-                differing = sorted(k for k in set(key) | set(progress.key) if key.get(k) != progress.key.get(k))
+                differing = sorted(
+                    k for k in set(key) | set(progress.key) if key.get(k) != progress.key.get(k)
+                )
                 if differing:
-                    shown = ", ".join(f"{k}={progress.key.get(k)!r} (now {key.get(k)!r})" for k in differing)
+                    shown = ", ".join(
+                        f"{k}={progress.key.get(k)!r} (now {key.get(k)!r})" for k in differing
+                    )
                     log(f"Discarding the checkpoint of an unfinished fit made with {shown}")
                     if chief:
                         path.unlink(missing_ok=True)
@@ -334,9 +353,15 @@ class Trainer:
                 arrays = {name: saved[name] for name in saved.files}
             for group, variables in self._variables().items():
                 _assign(variables, [arrays[f"{group}/{i}"] for i in range(len(variables))])
-            best = [arrays[f"best/{i}"] for i in range(len(self.model.weights))] if "best/0" in arrays else None
+            best = (
+                [arrays[f"best/{i}"] for i in range(len(self.model.weights))]
+                if "best/0" in arrays
+                else None
+            )
         except (KeyError, ValueError, OSError, TypeError) as err:
-            log(f"Discarding an unreadable or mismatched checkpoint {path} ({type(err).__name__}: {err})")
+            log(
+                f"Discarding an unreadable or mismatched checkpoint {path} ({type(err).__name__}: {err})"
+            )
             if chief:
                 path.unlink(missing_ok=True)
             return Progress(key=key), None
@@ -353,13 +378,17 @@ def _assign(variables, values) -> None:
         raise ValueError(f"{len(values)} saved values for {len(variables)} variables")
     for variable, value in zip(variables, values, strict=True):
         if tuple(variable.shape) != tuple(np.shape(value)):
-            raise ValueError(f"{variable.path}: saved shape {np.shape(value)}, model shape {tuple(variable.shape)}")
+            raise ValueError(
+                f"{variable.path}: saved shape {np.shape(value)}, model shape {tuple(variable.shape)}"
+            )
         variable.assign(value)
 
 
 def _epoch_line(epoch: int, epochs: int, logs: dict, best: bool) -> str:
     shown = " - ".join(f"{k} {v:.4f}" for k, v in logs.items() if k != "seconds")
-    return f"epoch {epoch + 1}/{epochs} - {logs['seconds']:.1f} s - {shown}{' (best)' if best else ''}"
+    return (
+        f"epoch {epoch + 1}/{epochs} - {logs['seconds']:.1f} s - {shown}{' (best)' if best else ''}"
+    )
 
 
 class _progress_bar:
