@@ -102,3 +102,66 @@ def test_modules_run_as_commands(deepfashion_tree, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "Wrote" in result.stdout and (tmp_path / "l.csv").exists()
+
+
+def test_labels_cli_refuses_a_tree_with_nothing_usable(tmp_path, capsys):
+    folder = tmp_path / "bad" / "img" / "Broken_Tee"
+    folder.mkdir(parents=True)
+    (folder / "img_00000001.jpg").write_bytes(b"")
+    (folder / "img_00000002.jpg").write_text("not an image")
+    out = tmp_path / "labels.csv"
+    assert labels_cli.main([str(tmp_path / "bad"), "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert (
+        err[-1]
+        == f"error: {tmp_path / 'bad'}: no usable image: every row was skipped (1 empty-file, 1 not-an-image)"
+    )
+    assert not out.exists()  # no 0-row table written
+
+
+def test_predict_names_a_bad_model_file_and_a_decompression_bomb(tmp_path, capsys):
+    import json
+
+    from fixtures import colour_model
+    from test_images import bomb_png
+
+    from helpers.predict import main as predict_main
+
+    not_a_model = tmp_path / "model.keras"
+    not_a_model.write_text("hello")
+    image = tmp_path / "x.png"
+    image.write_bytes(bomb_png())
+    assert predict_main([str(not_a_model), str(image)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {not_a_model}: not a Keras model: a .keras file is a zip archive and this is not "
+        "one (torn or mislabelled?)"
+    )
+    model_path = tmp_path / "real.keras"
+    colour_model().save(model_path)
+    (tmp_path / "classes.json").write_text('{"not": "a list"}')
+    assert predict_main([str(model_path), str(image)]) == 2
+    assert "classes.json: not a JSON list of class names" in capsys.readouterr().err
+    (tmp_path / "classes.json").write_text(json.dumps(["Red", "Green", "Blue"]))
+    good = tmp_path / "good.png"
+    from PIL import Image
+
+    Image.new("RGB", (16, 16), (0, 0, 250)).save(good)
+    assert predict_main([str(model_path), str(image), str(good)]) == 1  # the bomb, then the rest
+    out, err = capsys.readouterr()
+    assert f"{image}: claims 100000x100000 pixels" in err and f"{good}: Blue" in out
+
+
+def test_series_labels_and_trains_on_a_messy_tree_without_a_traceback(tmp_path, deepfashion_tree):
+    """The messy tree (empty, truncated, non-image, hidden, stray files; CMYK, RGBA) through 01 and 03."""
+    from helpers.series import main as series_main
+
+    status = series_main([
+        "--only", "01", "03", "--heartbeat", "0",
+        "-p", "dataset", "deepfashion", "-p", "data_dir", str(deepfashion_tree),
+        "-p", "run_dir", str(tmp_path / "run"), "-p", "image_size", "32", "-p", "epochs", "1",
+        "-p", "batch_size", "4",
+    ])  # fmt: skip
+    assert status == 0
+    report = pd.read_csv(tmp_path / "run" / "label_report.csv")
+    assert {"empty-file", "corrupt-image", "not-an-image"} <= set(report["issue"])
+    assert (tmp_path / "run" / "model.keras").exists()

@@ -20,10 +20,11 @@ from fixtures import (
     TRUNCATED,
     make_deepfashion_tree,
 )
+from PIL import Image
 
-from helpers.data.deepfashion import AnnotationError, folder_label, label_deepfashion
+from helpers.data.deepfashion import folder_label, label_deepfashion
 from helpers.data.splits import groups_in_several_splits
-from helpers.errors import InputError
+from helpers.errors import AnnotationError, InputError
 
 
 @pytest.mark.parametrize(
@@ -173,3 +174,154 @@ def test_unreadable_count_line_refuses_the_file_by_name(deepfashion_tree):
 def test_missing_img_folder_names_the_folder(tmp_path):
     with pytest.raises(InputError, match=str(tmp_path)):
         label_deepfashion(tmp_path)
+
+
+# --- The official layouts -------------------------------------------------------------------
+
+
+def current_layout(root):
+    """The tiny tree moved into the current download's layout: Anno_coarse/, Eval/, Img/img/."""
+    import shutil
+
+    tree = make_deepfashion_tree(root / "build")
+    (root / "download" / "Img").mkdir(parents=True)
+    shutil.move(tree / "img", root / "download" / "Img" / "img")
+    shutil.move(tree / "Anno", root / "download" / "Anno_coarse")
+    shutil.move(tree / "Eval", root / "download" / "Eval")
+    (root / "download" / "Anno_fine").mkdir()
+    return root / "download"
+
+
+@pytest.mark.parametrize("pointed_at", ["", "Img", "Img/img"])
+def test_the_current_download_is_recognised_from_its_root_or_image_folders(tmp_path, pointed_at):
+    download = current_layout(tmp_path)
+    labels = label_deepfashion(download / pointed_at)
+    assert labels.root == download / "Img"
+    assert "current layout" in labels.notes[0] and "Anno_coarse/" in labels.notes[0]
+    table = labels.table.set_index("path")
+    assert table.loc[DISAGREES, "label"] == "Cardigan"  # the annotations, not the folder names
+    assert table.loc["img/Lace_Swing_Tank/img_00000001.jpg", "split"] == "test"  # official split
+
+
+def test_the_older_layout_is_recognised_from_its_img_folder(deepfashion_tree):
+    labels = label_deepfashion(deepfashion_tree / "img")
+    assert labels.root == deepfashion_tree and "older layout" in labels.notes[0]
+
+
+def test_a_still_zipped_download_says_how_to_unpack_it(tmp_path):
+    (tmp_path / "Img").mkdir()
+    (tmp_path / "Img" / "img.zip").write_bytes(b"PK\x05\x06" + b"\x00" * 18)
+    with pytest.raises(InputError) as refused:
+        label_deepfashion(tmp_path)
+    assert "img.zip: the images are still zipped" in str(refused.value)
+    assert "unzip -q img.zip" in str(refused.value)
+
+
+def test_the_fullsize_generator_writes_the_official_layout_and_counts(tmp_path, fashion_mnist_dir):
+    from helpers.data.fullsize import category_counts, write_fullsize
+
+    counts = category_counts(289_222)
+    assert counts["Dress"] == 72_158 and counts["Halter"] == 17 and counts["Cape"] == 0
+    assert sum(counts.values()) == 289_222 and sum(v > 0 for v in counts.values()) == 46
+    root = write_fullsize(
+        tmp_path / "full", images=600, distinct=20, fashion_mnist_dir=fashion_mnist_dir
+    )
+    labels = label_deepfashion(root)
+    assert len(labels.table) == 600 and labels.root == root / "Img"
+    shares = labels.table["split"].value_counts(normalize=True)
+    assert abs(shares["train"] - 209_222 / 289_222) < 0.01
+    assert labels.classes[0] == "Anorak" or labels.classes[0] == "Blazer"  # official id order
+    with Image.open(next((root / "Img/img").rglob("*.jpg"))) as image:
+        assert max(image.size) == 300
+
+
+# --- Label hygiene ----------------------------------------------------------------------------
+
+
+def test_folder_suffixes_that_differ_in_case_or_spaces_are_one_class(tmp_path):
+    from fixtures import write_image
+
+    for folder in ("A_Tee", "B_tee", "C_TEE", "D_Tee ", "E_Blah", "F_blah", "G_BLAH", "H_blah"):
+        write_image(tmp_path / "img" / folder / "img_00000001.jpg")
+    labels = label_deepfashion(tmp_path, split="grouped")
+    assert labels.classes == ["Tee", "blah"]  # the official spelling; else the commonest one
+    normalised = labels.report[labels.report["issue"] == "label-normalised"]
+    assert sorted(normalised["path"]) == [
+        "img/B_tee",
+        "img/C_TEE",
+        "img/D_Tee ",
+        "img/E_Blah",
+        "img/G_BLAH",
+    ]
+    assert "folder suffix 'TEE' read as 'Tee'" in normalised["detail"].tolist()
+
+
+def test_duplicated_categories_and_rows_are_reported_and_conflicts_skipped(deepfashion_tree):
+    cloth = deepfashion_tree / "Anno/list_category_cloth.txt"
+    cloth.write_text(cloth.read_text() + "tee                 1\n")  # id 51 repeats Tee
+    anno = deepfashion_tree / "Anno/list_category_img.txt"
+    extra = [
+        "img/Lace_Swing_Tank/img_00000001.jpg   17",  # repeats its own row: same category
+        "img/Lace_Swing_Tank/img_00000002.jpg   3",  # Tank on one line, Blouse on another
+        "img/Lace_Swing_Tank/img_00000003.jpg   51",  # the duplicate id: means Tee
+        "../../etc/passwd   17",
+    ]
+    anno.write_text(anno.read_text() + "\n".join(extra) + "\n")
+    labels = label_deepfashion(deepfashion_tree)
+    table, report = labels.table.set_index("path"), labels.report
+    assert "duplicate-category" in set(report["issue"])
+    assert "img/Lace_Swing_Tank/img_00000002.jpg" not in table.index
+    assert issues_of(report, "img/Lace_Swing_Tank/img_00000002.jpg") == {"conflicting-labels"}
+    assert "duplicate-row" in set(report["issue"])
+    assert "outside-data-folder" in set(report["issue"])
+    assert labels.classes.count("Tee") <= 1
+
+
+def test_a_byte_order_mark_is_fine_and_other_encodings_are_refused(deepfashion_tree):
+    anno = deepfashion_tree / "Anno/list_category_img.txt"
+    anno.write_bytes(b"\xef\xbb\xbf" + anno.read_bytes())
+    assert len(label_deepfashion(deepfashion_tree).table) > 0
+    cloth = deepfashion_tree / "Anno/list_category_cloth.txt"
+    cloth.write_bytes(cloth.read_bytes().replace(b"Blouse", "Blousé".encode("latin-1")))
+    with pytest.raises(AnnotationError) as refused:
+        label_deepfashion(deepfashion_tree)
+    assert "list_category_cloth.txt:" in str(refused.value) and "byte 0xe9" in str(refused.value)
+
+
+def test_links_that_loop_or_leave_the_data_folder_are_skipped(deepfashion_tree, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.jpg").write_bytes((deepfashion_tree / GOOD[0][0]).read_bytes())
+    product = deepfashion_tree / "img/Reindeer_Pattern_Sweater"
+    (product / "img_00000007.jpg").symlink_to(outside / "secret.jpg")
+    (deepfashion_tree / "img/Linked_Outside_Dress").symlink_to(outside)
+    (product / "loop.jpg").symlink_to(product / "loop.jpg")
+    inside = deepfashion_tree / "img/Inside_Link_Tee"
+    inside.symlink_to(deepfashion_tree / "img/Lace_Swing_Tank")  # inside the folder: followed
+    labels = label_deepfashion(deepfashion_tree, source="folders", split="grouped")
+    report = labels.report
+    assert issues_of(report, "img/Reindeer_Pattern_Sweater/img_00000007.jpg") == {
+        "outside-data-folder"
+    }
+    assert issues_of(report, "img/Linked_Outside_Dress") == {"outside-data-folder"}
+    assert issues_of(report, "img/Reindeer_Pattern_Sweater/loop.jpg") == {"symlink-loop"}
+    assert "img/Inside_Link_Tee/img_00000001.jpg" in set(labels.table["path"])
+
+
+def test_an_unreadable_product_folder_is_skipped_and_reported(deepfashion_tree, monkeypatch):
+    import os
+
+    real = os.scandir
+    locked = str(deepfashion_tree / "img/Lace_Swing_Tank")
+
+    def scandir(path):
+        if str(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(
+        os, "scandir", scandir
+    )  # root can read everything: simulate a locked folder
+    labels = label_deepfashion(deepfashion_tree, source="folders", split="grouped")
+    assert issues_of(labels.report, "img/Lace_Swing_Tank") == {"unreadable-folder"}
+    assert not labels.table["path"].str.startswith("img/Lace_Swing_Tank/").any()

@@ -89,7 +89,10 @@ def test_one_device_and_two_mirrored_replicas_give_the_same_losses(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    (one_loss, one_val, one_replicas), (two_loss, two_val, two_replicas) = result["one"], result["two"]
+    (one_loss, one_val, one_replicas), (two_loss, two_val, two_replicas) = (
+        result["one"],
+        result["two"],
+    )
     assert (one_replicas, two_replicas) == (1, 2)
     np.testing.assert_allclose(two_loss, one_loss, rtol=1e-5)
     np.testing.assert_allclose(two_val, one_val, rtol=1e-5)
@@ -98,7 +101,9 @@ def test_one_device_and_two_mirrored_replicas_give_the_same_losses(tmp_path):
 
 def test_mirrored_over_two_cpu_devices_from_the_command_line(tmp_path, fashion_mnist_dir):
     run_dir = tmp_path / "run"
-    command = train_command(run_dir, fashion_mnist_dir, "--strategy", "mirrored", "--cpu-devices", "2")
+    command = train_command(
+        run_dir, fashion_mnist_dir, "--strategy", "mirrored", "--cpu-devices", "2"
+    )
     done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "replicas: 2" in done.stdout.splitlines()
@@ -113,11 +118,19 @@ def test_two_local_workers_train_one_model(tmp_path, fashion_mnist_dir):
     run_dir = tmp_path / "run"
     workers = []
     for index in range(2):
-        env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        env = {
+            **os.environ,
+            "TF_CONFIG": json.dumps(
+                {"cluster": cluster, "task": {"type": "worker", "index": index}}
+            ),
+        }
         workers.append(
             subprocess.Popen(
                 train_command(run_dir, fashion_mnist_dir, "--strategy", "multiworker"),
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
             )  # fmt: skip
         )
     outputs = []
@@ -132,7 +145,9 @@ def test_two_local_workers_train_one_model(tmp_path, fashion_mnist_dir):
         assert "replicas: 2" in out.splitlines()
     assert "Saved" in outputs[0][0] and "chief saved the model" in outputs[1][0]
     assert (run_dir / "model.keras").exists()
-    epochs = [[line for line in out.splitlines() if line.startswith("epoch 1/")] for out, _ in outputs]
+    epochs = [
+        [line for line in out.splitlines() if line.startswith("epoch 1/")] for out, _ in outputs
+    ]
     first, second = (lines[0].split(" - ", 2)[2] for lines in epochs)  # past "epoch 1/1 - 3.2 s"
     assert first == second  # one model, trained in lockstep: the same loss on both workers
 
@@ -155,7 +170,9 @@ def test_mixed_precision_trains_and_saves_a_float32_model(tmp_path):
         model = build_model("ours_tiny", (28, 28, 1), 10)
         optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(1e-3))
         trainer = Trainer(model, optimizer)
-    assert model.layers[1].compute_dtype == "float16" and model.layers[-1].compute_dtype == "float32"
+    assert (
+        model.layers[1].compute_dtype == "float16" and model.layers[-1].compute_dtype == "float32"
+    )
     history = trainer.fit(batches, batches, 2, verbose=0)
     assert np.isfinite(history["loss"]).all()
     saved = float32_copy(model)
@@ -172,4 +189,8 @@ def test_multiworker_without_tf_config_is_one_line(tmp_path, fashion_mnist_dir, 
         capture_output=True, text=True, timeout=TIMEOUT, env=env, check=False,
     )  # fmt: skip
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines()[-1].startswith("error: strategy: multiworker needs TF_CONFIG")
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: strategy: multiworker needs TF_CONFIG")
+    )

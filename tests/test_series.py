@@ -7,6 +7,7 @@ import json
 import nbformat
 import pytest
 
+from helpers.errors import InputError
 from helpers.series import NotebookFailed, numbered_notebooks, parse_value, run_series
 
 NOTEBOOK_PARAMS = "profile = None\nrun_dir = None\nepochs = None"
@@ -134,3 +135,64 @@ def test_series_dead_kernel_names_notebook_and_kernel_log(tmp_path):
     assert "01_dies.ipynb stopped" in str(failure.value) and "01_dies.kernel.log" in str(
         failure.value
     )
+
+
+def test_parameters_are_checked_before_anything_runs(tmp_path, capsys):
+    from helpers.series import main
+
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    write_notebook(folder / "01_never.ipynb", "open(run_dir + '/ran', 'w')")
+    common = ["--notebooks", str(folder), "-p", "run_dir", str(tmp_path / "run")]
+    assert main([*common, "-p", "epoch", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: epoch: unknown parameter; known: profile,")
+    assert main([*common, "-p", "epochs", "abc"]) == 2
+    assert capsys.readouterr().err.strip() == "error: epochs: expected a whole number, got 'abc'"
+    assert not (tmp_path / "run" / "ran").exists()
+
+
+def test_parameter_file_and_from(tmp_path):
+    from helpers.series import read_parameter_file
+
+    params = tmp_path / "params.yaml"
+    params.write_text("epochs: 7\nmodel: baseline_bn\n")
+    assert read_parameter_file(params) == {"epochs": 7, "model": "baseline_bn"}
+    params.write_text("- not a mapping\n")
+    with pytest.raises(InputError, match="params.yaml: expected name: value lines"):
+        read_parameter_file(params)
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    for name in ("01_a.ipynb", "02_b.ipynb", "03_c.ipynb"):
+        write_notebook(folder / name)
+    assert [p.name for p in numbered_notebooks(folder, start="02")] == ["02_b.ipynb", "03_c.ipynb"]
+    with pytest.raises(NotebookFailed, match="--from 09: no notebook matches"):
+        numbered_notebooks(folder, start="09")
+
+
+def test_timeout_stops_a_notebook_and_says_how_to_continue(tmp_path):
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    write_notebook(folder / "01_slow.ipynb", "import time\ntime.sleep(60)")
+    lines = []
+    with pytest.raises(NotebookFailed) as failure:
+        run_series(
+            "quick",
+            parameters={"run_dir": tmp_path / "run"},
+            notebooks=numbered_notebooks(folder),
+            log=lambda *a, **k: lines.append(" ".join(map(str, a))),
+            timeout=8,
+            heartbeat=2,
+        )
+    message = str(failure.value)
+    assert "01_slow.ipynb exceeded --timeout 8 s" in message and "--from 01" in message
+    assert any("01_slow: still running" in line for line in lines)
+
+
+def test_a_run_folder_that_cannot_be_written_is_one_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(InputError, match="the run folder cannot be written"):
+        run_series(
+            "quick", parameters={"run_dir": blocker / "run"}, notebooks=[], log=lambda *a, **k: None
+        )

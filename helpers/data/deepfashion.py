@@ -36,6 +36,7 @@ import pandas as pd
 from helpers.data.checks import check_images, is_hidden, relative
 from helpers.data.labelset import SPLITS, LabelSet, Report
 from helpers.data.splits import DEFAULT_FRACTIONS, grouped_split, groups_in_several_splits
+from helpers.data.text import read_text
 from helpers.errors import AnnotationError, InputError
 
 CATEGORY_CLOTH = "list_category_cloth.txt"
@@ -163,21 +164,6 @@ class ListFile:
     declared: int
     header: list[str]
     rows: list[tuple[int, list[str]]]
-
-
-def read_text(path: Path) -> str:
-    """A list file's text: UTF-8, with or without a byte-order mark; anything else refused by name."""
-    data = path.read_bytes()
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        raise AnnotationError(
-            f"{path}:{line}",
-            f"not UTF-8 (byte 0x{data[err.start]:02x} at offset {err.start}); save it as UTF-8",
-        ) from None
 
 
 def read_list_file(path: Path, columns: int, report: Report, location: Location) -> ListFile:

@@ -3,14 +3,25 @@
 * ``product_images``: ``styles.csv`` (id, gender, masterCategory, subCategory,
   articleType, baseColour, season, year, usage, productDisplayName) and
   ``images/<id>.jpg``. Some display names hold unquoted commas, which break a
-  plain CSV reader; the extra fields are joined back into the name.
+  plain CSV reader: the extra fields are joined back into the name when the
+  other columns still read as they should (gender, season and year from their
+  known values); a comma in an earlier field would shift every column after it,
+  so such a row is skipped and reported rather than mislabelled.
 * ``clothing_full``: ``images.csv`` (image, sender_id, label, kids) and
-  ``images_compressed/<image>.jpg`` or ``images_original/<image>.jpg``.
+  ``images_compressed/<image>.jpg`` or ``images_original/<image>.jpg`` — the
+  folder holding more of the listed images is used.
+
+Ids must be plain names (digits for ``styles.csv``): ``abc`` or ``../styles``
+are reported, never used as paths. An id listed twice keeps one row when the
+labels agree and drops both (reported) when they do not. Files are UTF-8 (a
+byte-order mark is fine); anything unreadable is refused naming the file.
 """
 
 from __future__ import annotations
 
 import csv
+import io
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -19,33 +30,66 @@ import pandas as pd
 from helpers.data.checks import check_images
 from helpers.data.labelset import LabelSet, Report
 from helpers.data.splits import DEFAULT_FRACTIONS, grouped_split
+from helpers.data.text import read_text
+from helpers.errors import AnnotationError
 
 STYLES_COLUMNS = [
     "id", "gender", "masterCategory", "subCategory", "articleType",
     "baseColour", "season", "year", "usage", "productDisplayName",
-]
+]  # fmt: skip
+GENDERS = {"Men", "Women", "Boys", "Girls", "Unisex"}
+SEASONS = {"Fall", "Summer", "Winter", "Spring", ""}
 CLOTHING_FULL_COLUMNS = ["image", "sender_id", "label", "kids"]
 CLOTHING_FULL_DROPPED = ("Not sure", "Skip", "Other")
 CLOTHING_FULL_FOLDERS = ("images_compressed", "images_original")
+PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+TABLE = ["path", "label", "id"]
+
+
+def _columns_read_right(fields: list[str]) -> bool:
+    """Whether a styles row's gender, season and year are where they belong."""
+    gender, season, year = fields[1].strip(), fields[6].strip(), fields[7].strip()
+    return gender in GENDERS and season in SEASONS and (year == "" or year.isdigit())
 
 
 def read_styles(path: Path, report: Report) -> pd.DataFrame:
-    """``styles.csv`` with display names that contain commas put back together."""
+    """``styles.csv`` rows, display names with commas put back together; shifted rows skipped."""
+    reader = csv.reader(io.StringIO(read_text(path)))
+    header = next(reader, None)
+    if header is None or [h.strip() for h in header[: len(STYLES_COLUMNS)]] != STYLES_COLUMNS:
+        raise AnnotationError(f"{path}:1", f"expected the header {','.join(STYLES_COLUMNS)}, got {header}")
+    last = len(STYLES_COLUMNS) - 1
     rows = []
-    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None or [h.strip() for h in header[: len(STYLES_COLUMNS)]] != STYLES_COLUMNS:
-            raise ValueError(f"{path}:1: expected the header {','.join(STYLES_COLUMNS)}, got {header}")
-        last = len(STYLES_COLUMNS) - 1
-        for number, fields in enumerate(reader, start=2):
-            if not fields:
-                continue
-            if len(fields) < last:
-                report.skip(f"{path.name}:{number}", "bad-row", f"{len(fields)} fields, expected {len(STYLES_COLUMNS)}")
-                continue
-            rows.append([*fields[:last], ",".join(fields[last:])])
+    for number, fields in enumerate(reader, start=2):
+        if not fields:
+            continue
+        where = f"{path.name}:{number}"
+        if len(fields) < last:
+            report.skip(where, "bad-row", f"{len(fields)} fields, expected {len(STYLES_COLUMNS)}")
+            continue
+        if not _columns_read_right(fields):
+            report.skip(
+                where, "bad-row",
+                f"{len(fields)} fields and gender/season/year out of place: an unquoted comma "
+                "before productDisplayName shifts the columns",
+            )  # fmt: skip
+            continue
+        rows.append([*fields[:last], ",".join(fields[last:])])
     return pd.DataFrame(rows, columns=STYLES_COLUMNS)
+
+
+def read_images_csv(path: Path) -> pd.DataFrame:
+    """``images.csv`` as text columns, or an AnnotationError naming the file and the problem."""
+    try:
+        table = pd.read_csv(io.StringIO(read_text(path)), dtype=str, keep_default_na=False)
+    except pd.errors.ParserError as err:
+        raise AnnotationError(path, f"not a readable CSV ({str(err).strip()})") from None
+    except pd.errors.EmptyDataError:
+        raise AnnotationError(path, "empty file (expected the header image,sender_id,label,kids)") from None
+    missing = set(CLOTHING_FULL_COLUMNS) - set(table.columns)
+    if missing:
+        raise AnnotationError(path, f"missing columns {sorted(missing)}")
+    return table
 
 
 def label_product_images(
@@ -62,12 +106,11 @@ def label_product_images(
         raise ValueError(f"label_column must be one of {STYLES_COLUMNS[1:-1]}, got {label_column!r}")
     report = Report()
     styles = read_styles(root / "styles.csv", report)
-    styles = styles.assign(path="images/" + styles["id"].str.strip() + ".jpg", label=styles[label_column].str.strip())
-    styles = _drop_unlabeled(styles, report, "styles.csv")
-    styles = _keep_existing_images(styles, root, report, "styles.csv", check_files)
-    styles = _drop_rare(styles, min_images, report, "styles.csv")
-    styles = styles.assign(split=grouped_split(styles["id"], styles["label"], fractions, seed).values)
-    return LabelSet(styles, sorted(styles["label"].unique()), report.frame(), root, "product_images")
+    table = pd.DataFrame(
+        {"id": styles["id"].str.strip(), "label": styles[label_column].str.strip()}
+    ).assign(path=lambda t: "images/" + t["id"] + ".jpg")
+    table = _plain_ids(table, report, "styles.csv", digits=True)
+    return _finish(table, root, report, "styles.csv", (), min_images, fractions, seed, check_files, "product_images")
 
 
 def label_clothing_full(
@@ -80,23 +123,53 @@ def label_clothing_full(
 ) -> LabelSet:
     """Labels table of clothing-dataset-full; ``dropped_labels`` are removed (and reported)."""
     root = Path(data_dir)
-    folder = next((f for f in CLOTHING_FULL_FOLDERS if (root / f).is_dir()), None)
-    if folder is None:
-        raise FileNotFoundError(f"{root}: neither {' nor '.join(CLOTHING_FULL_FOLDERS)} exists")
-    table = pd.read_csv(root / "images.csv", dtype=str, keep_default_na=False)
-    missing = set(CLOTHING_FULL_COLUMNS) - set(table.columns)
-    if missing:
-        raise ValueError(f"{root / 'images.csv'}: missing columns {sorted(missing)}")
+    folders = [f for f in CLOTHING_FULL_FOLDERS if (root / f).is_dir()]
+    if not folders:
+        raise AnnotationError(root, f"neither {' nor '.join(CLOTHING_FULL_FOLDERS)} exists")
+    listed = read_images_csv(root / "images.csv")
     report = Report()
-    table = table.assign(path=folder + "/" + table["image"].str.strip() + ".jpg", label=table["label"].str.strip())
-    table = _drop_unlabeled(table, report, "images.csv")
+    table = pd.DataFrame({"id": listed["image"].str.strip(), "label": listed["label"].str.strip()})
+    table = _plain_ids(table, report, "images.csv", digits=False)
+    folder = max(folders, key=lambda f: sum((root / f / f"{i}.jpg").is_file() for i in table["id"]))
+    if len(folders) > 1:
+        report.keep(folder, "folder-chosen", f"holds the most listed images of {', '.join(folders)}")
+    table = table.assign(path=folder + "/" + table["id"] + ".jpg")
+    return _finish(table, root, report, "images.csv", tuple(dropped_labels), min_images, fractions, seed, check_files, "clothing_full")
+
+
+def _plain_ids(table: pd.DataFrame, report: Report, source: str, digits: bool) -> pd.DataFrame:
+    """Rows whose id is a plain file name (digits only for styles.csv); the rest reported."""
+    valid = table["id"].map(lambda i: i.isdigit() if digits else bool(PLAIN_NAME.match(i)))
+    valid = valid.astype(bool)  # an empty object Series would select columns, not rows
+    for bad in table.loc[~valid, "id"]:
+        kind = "a number" if digits else "a plain file name"
+        report.skip(source, "bad-id", f"id {bad!r} is not {kind}: not used as a path")
+    return table.loc[valid]
+
+
+def _finish(
+    table: pd.DataFrame,
+    root: Path,
+    report: Report,
+    source: str,
+    dropped_labels: tuple[str, ...],
+    min_images: int,
+    fractions: Sequence[float],
+    seed: int,
+    check_files: bool,
+    dataset: str,
+) -> LabelSet:
+    """Shared steps: empty labels, dropped labels, duplicate ids, missing and bad files, rare classes, split."""
+    table = _drop_unlabeled(table, report, source)
     dropped = table["label"].isin(set(dropped_labels))
     for label, count in table.loc[dropped, "label"].value_counts().sort_index().items():
-        report.skip("images.csv", "dropped-label", f"{count} rows labelled {label!r}")
-    table = _keep_existing_images(table[~dropped], root, report, "images.csv", check_files)
-    table = _drop_rare(table, min_images, report, "images.csv")
-    table = table.assign(split=grouped_split(table["image"], table["label"], fractions, seed).values)
-    return LabelSet(table, sorted(table["label"].unique()), report.frame(), root, "clothing_full")
+        report.skip(source, "dropped-label", f"{count} rows labelled {label!r}")
+    table = _deduplicate(table[~dropped], report, source)
+    table = _keep_existing_images(table, root, report, source, check_files)
+    table = _drop_rare(table, min_images, report, source)
+    split = grouped_split(table["id"], table["label"], fractions, seed) if len(table) else []
+    table = table.assign(split=list(split))
+    return LabelSet(table[["path", "label", "split"]], sorted(table["label"].unique()), report.frame(), root, dataset)
 
 
 def _drop_unlabeled(table: pd.DataFrame, report: Report, source: str) -> pd.DataFrame:
@@ -106,14 +179,34 @@ def _drop_unlabeled(table: pd.DataFrame, report: Report, source: str) -> pd.Data
     return table[~empty]
 
 
+def _deduplicate(table: pd.DataFrame, report: Report, source: str) -> pd.DataFrame:
+    """One row per id: repeated rows that agree are merged, rows that disagree are all dropped."""
+    repeated = table[table["id"].duplicated(keep=False)]
+    conflicting = set()
+    for identifier, rows in repeated.groupby("id"):
+        labels = sorted(set(rows["label"]))
+        if len(labels) > 1:
+            conflicting.add(identifier)
+            report.skip(rows["path"].iloc[0], "conflicting-labels", f"id {identifier} is listed as {' and '.join(labels)} in {source}")
+        else:
+            report.keep(rows["path"].iloc[0], "duplicate-id", f"id {identifier} is listed {len(rows)} times in {source}")
+    table = table[~table["id"].isin(conflicting)]
+    return table.drop_duplicates("id")
+
+
 def _keep_existing_images(
     table: pd.DataFrame, root: Path, report: Report, source: str, check_files: bool
 ) -> pd.DataFrame:
-    exists = table["path"].map(lambda p: (root / p).is_file())
+    exists = table["path"].map(lambda p: (root / p).is_file()).astype(bool)
     for path in table.loc[~exists, "path"]:
         report.skip(path, "missing-file", f"listed in {source} but not on disk")
-    table = table[exists]
-    if check_files:
+    table = table.loc[exists]
+    boundary = root.resolve()
+    inside = table["path"].map(lambda p: (root / p).resolve().is_relative_to(boundary)).astype(bool)
+    for path in table.loc[~inside, "path"]:
+        report.skip(path, "outside-data-folder", f"a link to {(root / path).resolve()}, outside {boundary}")
+    table = table.loc[inside]
+    if check_files and len(table):
         table = table[check_images([root / p for p in table["path"]], report, root)]
     return table.reset_index(drop=True)
 

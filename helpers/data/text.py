@@ -1,0 +1,31 @@
+"""Reading a dataset's text files (annotation lists, CSVs): UTF-8 only, a byte-order mark accepted.
+
+A file in another encoding would turn class names into mojibake without a word,
+so it is refused, naming the file, the line and the byte.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from helpers.errors import AnnotationError
+
+
+def read_text(path: Path) -> str:
+    """A text file's content: UTF-8, with or without a byte-order mark; anything else refused by name."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise AnnotationError(path, "not found") from None
+    except OSError as err:
+        raise AnnotationError(path, f"cannot be read ({err.strerror or err})") from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise AnnotationError(
+            f"{path}:{line}",
+            f"not UTF-8 (byte 0x{data[err.start]:02x} at offset {err.start}); save it as UTF-8",
+        ) from None

@@ -1,0 +1,126 @@
+"""One image reader: every format through every path (labeler, tf.data, ImageDataGenerator,
+predict, figures, explorer) gives the same pixels, or is refused at labeling time by name."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pandas as pd
+import pytest
+from fixtures import truncated_jpeg
+from PIL import Image
+
+from helpers.data.checks import check_image, check_images
+from helpers.data.labelset import LabelSet, Report
+from helpers.errors import ImageError
+from helpers.images import model_input, read_image
+from helpers.loading import dataframe_flow, tf_batches
+from helpers.widgets import make_image_loader
+
+SIZE = 16
+RNG = np.random.default_rng(0)
+PIXELS = RNG.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+
+
+def encoded(image: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def bomb_png(width: int = 100_000, height: int = 100_000) -> bytes:
+    """A real PNG whose header claims ``width x height`` pixels (correct CRC, tiny file)."""
+    data = encoded(Image.new("L", (1, 1)), "PNG")
+    ihdr = struct.pack(">II", width, height) + data[24:29]
+    chunk = b"IHDR" + ihdr
+    return data[:12] + chunk + struct.pack(">I", zlib.crc32(chunk)) + data[33:]
+
+
+def corpus() -> dict[str, tuple[bytes, str | None]]:
+    """file name -> (bytes, the labeler's verdict: None = usable, else the issue)."""
+    rgb = Image.fromarray(PIXELS)
+    wide = Image.fromarray(PIXELS[..., 0].astype(np.uint16) * 257)  # mode I;16
+    return {
+        "rgb.jpg": (encoded(rgb, "JPEG", quality=92), None),
+        "gray.jpg": (encoded(rgb.convert("L"), "JPEG"), None),
+        "cmyk.jpg": (encoded(rgb.convert("CMYK"), "JPEG"), None),
+        "rgb.png": (encoded(rgb, "PNG"), None),
+        "rgba.png": (encoded(rgb.convert("RGBA"), "PNG"), None),
+        "palette.png": (encoded(rgb.convert("P"), "PNG"), None),
+        "anim.gif": (encoded(rgb, "GIF"), None),
+        "lossless.webp": (encoded(rgb, "WEBP", lossless=True), None),
+        "rgb.bmp": (encoded(rgb, "BMP"), None),
+        "wide16.png": (encoded(wide, "PNG"), "unsupported-format"),
+        "scan.tiff": (encoded(rgb, "TIFF"), "unsupported-format"),
+        "icon.ico": (encoded(rgb, "ICO", sizes=[(SIZE, SIZE)]), "unsupported-format"),
+        "bomb.png": (bomb_png(), "too-large"),
+        "cut.jpg": (truncated_jpeg(), "corrupt-image"),
+        "empty.jpg": (b"", "empty-file"),
+        "notes.jpg": (b"not an image at all\n", "not-an-image"),
+    }
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("formats")
+    folder = root / "img" / "Mixed_Formats_Tee"
+    folder.mkdir(parents=True)
+    for name, (data, _) in corpus().items():
+        (folder / name).write_bytes(data)
+    return root
+
+
+@pytest.mark.parametrize(("name", "verdict"), [(n, v) for n, (_, v) in corpus().items()])
+def test_the_labeler_keeps_what_training_can_read(files, name, verdict):
+    checked = check_image(files / "img/Mixed_Formats_Tee" / name)
+    assert checked.problem == verdict, checked
+    if verdict is not None:
+        with pytest.raises(ImageError) as refused:
+            read_image(files / "img/Mixed_Formats_Tee" / name)
+        assert str(refused.value).startswith(str(files / "img/Mixed_Formats_Tee" / name))
+
+
+def test_bulk_check_agrees_with_one_by_one(files):
+    paths = sorted((files / "img/Mixed_Formats_Tee").iterdir())
+    report = Report()
+    usable = check_images(paths, report, files)
+    assert usable == [check_image(p).problem is None for p in paths]
+    skipped = report.frame().query("action == 'skipped'")
+    assert len(skipped) == sum(v is not None for _, v in corpus().values())
+    notes = report.frame().query("issue == 'converted-to-rgb'")["path"].str.rsplit("/", n=1).str[1]
+    assert set(notes) == {"gray.jpg", "cmyk.jpg", "rgba.png", "palette.png", "anim.gif"}
+
+
+def test_every_path_sees_the_same_pixels(files):
+    usable = [n for n, (_, verdict) in corpus().items() if verdict is None]
+    table = pd.DataFrame(
+        {"path": [f"img/Mixed_Formats_Tee/{n}" for n in usable], "label": "Tee", "split": "test"}
+    )
+    labels = LabelSet(table, ["Tee"], root=files, dataset="deepfashion")
+    reader = np.stack([read_image(files / p) for p in table["path"]])
+    from_tf = np.concatenate([x.numpy() for x, _ in tf_batches(labels, "test", SIZE, 4).epoch(0)])
+    from_predict = np.stack([model_input(files / p, (SIZE, SIZE, 3)) for p in table["path"]])
+    from_figures = np.stack([labels.kind.images.read(labels, p) for p in table["path"]])
+    from_explorer = np.stack([make_image_loader(labels)(p) for p in table["path"]])
+    np.testing.assert_array_equal(np.round(from_tf * 255), reader)
+    np.testing.assert_array_equal(np.round(from_predict * 255), reader)
+    np.testing.assert_array_equal(from_figures, reader)
+    np.testing.assert_array_equal(from_explorer, reader)
+    flow = dataframe_flow(labels, "test", SIZE, batch_size=len(usable))
+    from_generator = np.round(flow[0][0] * 255)  # Keras' own loader: PIL underneath
+    for i, name in enumerate(usable):
+        # PIL and TensorFlow share libjpeg and its accurate DCT; their colour conversions
+        # of grayscale and CMYK JPEGs differ by rounding only.
+        tolerance = 2 if name.endswith(".jpg") else 0
+        assert np.abs(from_generator[i] - reader[i]).max() <= tolerance, name
+    assert np.abs(reader[usable.index("rgb.png")].astype(int) - PIXELS).max() == 0
+
+
+def test_bytes_and_paths_read_alike(files):
+    path = files / "img/Mixed_Formats_Tee/rgb.png"
+    np.testing.assert_array_equal(read_image(path.read_bytes()), read_image(path))
+    assert read_image(path, channels=1).shape == (SIZE, SIZE, 1)
+    assert read_image(path, size=8).shape == (8, 8, 3)
