@@ -131,7 +131,7 @@ def test_two_local_workers_train_one_model(tmp_path, fashion_mnist_dir):
                 stderr=subprocess.PIPE,
                 text=True,
                 env=env,
-            )  # fmt: skip
+            )
         )
     outputs = []
     try:
