@@ -3,18 +3,34 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+COLAB_VENV ?= .venv-colab
+COLAB_PY := $(COLAB_VENV)/bin/python
+COLAB_STAMP := $(COLAB_VENV)/.installed
 PROFILE ?= demo
 
-.PHONY: setup data run quick test lint bench bench-fashion-mnist clean
+.PHONY: setup data run quick test test-colab lab lint bench bench-fashion-mnist clean clean-cache
 
 setup: $(STAMP)
 
-# The venv, the core stack, this package (editable) and a Jupyter kernel that uses the venv.
-$(STAMP): requirements.txt pyproject.toml
+# The venv with the locked stack (constraints.txt): this package, editable, with its test tools;
+# a Jupyter kernel inside the venv (papermill, nbmake) and one for your user (any other Jupyter).
+$(STAMP): constraints.txt requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements.txt -e .
+	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (clothing)" >/dev/null
+	$(PY) -m ipykernel install --user --name clothing-classifier \
+	  --display-name "Python 3 (clothing-classifier)" >/dev/null \
+	  || echo "note: no user-level Jupyter kernel (home folder not writable); the venv's own works"
+	touch $@
+
+# A second venv pinned to Google Colab's own versions (constraints-colab.txt).
+$(COLAB_STAMP): constraints-colab.txt pyproject.toml
+	$(PYTHON) -m venv $(COLAB_VENV)
+	$(COLAB_PY) -m pip install -q --upgrade pip
+	$(COLAB_PY) -m pip install -q -c constraints-colab.txt -e ".[dev]"
+	$(COLAB_PY) -m ipykernel install --sys-prefix --name python3 \
+	  --display-name "Python 3 (clothing, Colab versions)" >/dev/null
 	touch $@
 
 # Fashion-MNIST: found locally, else the Debian/Ubuntu package through apt, else Keras' download,
@@ -41,6 +57,17 @@ test: data
 	rm -rf runs/nbmake
 	CLOTHING_PROFILE=quick CLOTHING_RUN_DIR=$(CURDIR)/runs/nbmake $(PY) -m pytest --nbmake --nbmake-timeout=1800 notebooks
 
+# Every notebook again, under Colab's versions of TensorFlow, Keras, ipywidgets, ipykernel,
+# jupyter_client, pandas and numpy.
+test-colab: data $(COLAB_STAMP)
+	rm -rf runs/nbmake-colab
+	CLOTHING_PROFILE=quick CLOTHING_RUN_DIR=$(CURDIR)/runs/nbmake-colab $(COLAB_PY) -m pytest --nbmake --nbmake-timeout=1800 notebooks
+
+# JupyterLab on the notebooks, with the project's kernel.
+lab: data
+	$(PY) -m pip install -q -c constraints.txt -e ".[lab]"
+	$(VENV)/bin/jupyter lab notebooks
+
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
@@ -56,3 +83,7 @@ bench-fashion-mnist: data
 
 clean:
 	rm -rf runs .pytest_cache
+
+# Decoded-image disk caches (data/cache, or $$CLOTHING_CACHE_DIR): rebuilt when needed.
+clean-cache:
+	rm -rf data/cache

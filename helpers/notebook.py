@@ -73,7 +73,7 @@ def setup_notebook() -> dict[str, str]:
 
 
 def project_requirements(pyproject: Path) -> list[str]:
-    """The ``[project] dependencies`` of ``pyproject.toml``."""
+    """The ``[project] dependencies`` of ``pyproject.toml`` (Colab runs Python 3.11+: tomllib)."""
     import tomllib
 
     return tomllib.loads(Path(pyproject).read_text())["project"]["dependencies"]

@@ -144,22 +144,30 @@ class Explorer:
         return ranked
 
     def _on_upload(self, change) -> None:
-        for item in change["new"]:
-            content = bytes(item["content"])
+        self.classify_files(uploaded_files(change["new"]))
+
+    def classify_files(self, files: list[tuple[str, bytes]]) -> None:
+        """Classify ``(name, content)`` pairs and show the last one's image and top-5."""
+        for name, content in files:
             try:
                 ranked = self.classify_bytes(content)
             except ValueError as err:
-                self.upload_result.value = (
-                    f"<b>{html.escape(item['name'])}</b>: {html.escape(str(err))}"
-                )
+                self.upload_result.value = f"<b>{html.escape(name)}</b>: {html.escape(str(err))}"
                 continue
             self.upload_image.value = png_bytes(read_image(content), 160)
             listed = "".join(f"<li>{html.escape(label)} {p:.1%}</li>" for label, p in ranked)
-            self.upload_result.value = f"<b>{html.escape(item['name'])}</b><ol>{listed}</ol>"
+            self.upload_result.value = f"<b>{html.escape(name)}</b><ol>{listed}</ol>"
+
+    def upload_in_colab(self) -> widgets.Widget:
+        """Colab's own file chooser (its widget upload drops files of 1 MB and more), then classify."""
+        from google.colab import files  # only in Colab
+
+        self.classify_files(list(files.upload().items()))
+        return widgets.HBox([self.upload_image, self.upload_result])
 
     @property
     def widget(self) -> widgets.Widget:
-        """The whole explorer, ready to display."""
+        """The whole explorer, ready to display (ipywidgets 7, as in Colab, or 8)."""
         browse = widgets.VBox(
             [
                 widgets.HBox([self.true_class, self.predicted_class, self.cell]),
@@ -170,6 +178,15 @@ class Explorer:
         classify = widgets.VBox(
             [self.upload, widgets.HBox([self.upload_image, self.upload_result])]
         )
-        return widgets.Tab(
-            children=[browse, classify], titles=("browse test predictions", "classify an upload")
-        )
+        tab = widgets.Tab(children=[browse, classify])
+        for index, title in enumerate(("browse test predictions", "classify an upload")):
+            tab.set_title(index, title)  # Tab(titles=...) exists only in ipywidgets 8
+        return tab
+
+
+def uploaded_files(value) -> list[tuple[str, bytes]]:
+    """``(name, content)`` of a FileUpload's value in either format: ipywidgets 8 gives a tuple of
+    dicts with ``name`` and ``content``, ipywidgets 7 (Colab's) a dict keyed by file name."""
+    if isinstance(value, dict):
+        return [(name, bytes(item["content"])) for name, item in value.items()]
+    return [(item["name"], bytes(item["content"])) for item in value]

@@ -126,7 +126,49 @@ def test_upload_is_classified(explorer):
 
 
 def test_explorer_widget_builds(explorer):
-    assert len(explorer.widget.children) == 2
+    tab = explorer.widget
+    assert len(tab.children) == 2 and tab.get_title(1) == "classify an upload"
+
+
+def test_upload_formats_of_ipywidgets_7_and_8():
+    from helpers.widgets import uploaded_files
+
+    content = png((0, 0, 250))
+    version_8 = (
+        {"name": "a.png", "type": "image/png", "size": 10, "content": memoryview(content)},
+    )
+    version_7 = {
+        "a.png": {
+            "metadata": {"name": "a.png", "type": "image/png", "size": 10},
+            "content": content,
+        }
+    }
+    assert uploaded_files(version_8) == uploaded_files(version_7) == [("a.png", content)]
+    assert uploaded_files(()) == uploaded_files({}) == []
+
+
+def test_an_ipywidgets_7_upload_is_classified(explorer):
+    explorer._on_upload(
+        {"new": {"mine.png": {"metadata": {"name": "mine.png"}, "content": png((0, 240, 0))}}}
+    )
+    assert (
+        "mine.png" in explorer.upload_result.value and "<li>Green" in explorer.upload_result.value
+    )
+
+
+def test_colab_uses_its_own_file_chooser(explorer, monkeypatch):
+    import sys
+    import types
+
+    colab = types.ModuleType("google.colab")
+    colab.files = types.SimpleNamespace(
+        upload=lambda: {"big.png": png((250, 0, 0), size=(600, 600))}
+    )
+    monkeypatch.setitem(sys.modules, "google", types.ModuleType("google"))
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    shown = explorer.upload_in_colab()
+    assert "big.png" in explorer.upload_result.value and "<li>Red" in explorer.upload_result.value
+    assert shown.children[1] is explorer.upload_result
 
 
 def test_model_input_matches_training_scaling(tmp_path):

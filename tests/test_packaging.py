@@ -1,0 +1,79 @@
+"""A proper package: its dependencies declared, runs outside site-packages, Colab set-up that keeps
+Colab's own stack."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+from helpers import notebook, paths
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_pyproject_declares_the_stack_and_the_pythons_tensorflow_supports():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = {notebook._name(r) for r in project["dependencies"]}
+    assert {"tensorflow", "keras", "ai-edge-litert", "pandas", "papermill", "ipywidgets"} <= names
+    assert project["requires-python"] == ">=3.10,<3.14"
+    assert {"dev", "lab", "fastai"} <= set(project["optional-dependencies"])
+    assert (ROOT / "LICENSE").is_file()
+
+
+def test_runs_go_to_the_project_not_into_site_packages(tmp_path, monkeypatch):
+    monkeypatch.delenv("CLOTHING_HOME", raising=False)
+    assert paths.project_root() == ROOT  # this checkout (installed editable)
+    installed = tmp_path / "site-packages" / "helpers" / "paths.py"
+    monkeypatch.setattr(paths, "__file__", str(installed))
+    monkeypatch.chdir(tmp_path)
+    assert paths.project_root() == tmp_path  # a plain `pip install .`: the working folder
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
+    assert paths.project_root() == tmp_path  # a notebook's folder: its project
+    monkeypatch.setenv("CLOTHING_HOME", str(tmp_path / "elsewhere"))
+    assert paths.project_root() == tmp_path / "elsewhere"
+
+
+def test_colab_install_keeps_colabs_stack_and_installs_only_what_is_missing(
+    tmp_path, monkeypatch, capsys
+):
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        '[project]\ndependencies = ["tensorflow>=2.20", "keras>=3.13", "ipywidgets>=7.7", '
+        '"pandas>=2.2", "not-installed-anywhere>=1", "json-tricks-missing"]\n'
+    )
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda command, **kw: calls.append(command))
+    monkeypatch.setitem(sys.modules, "json_tricks_missing", object())  # already imported
+    missing = notebook.install_for_colab(pyproject)
+    assert missing == ["not-installed-anywhere>=1", "json-tricks-missing"]
+    assert calls == [[sys.executable, "-m", "pip", "install", "-q", *missing]]
+    out = capsys.readouterr().out
+    assert "Restart the runtime" in out and "json-tricks-missing" in out
+    assert not any(name in " ".join(calls[0]) for name in ("tensorflow", "keras", "ipywidgets"))
+
+
+@pytest.mark.parametrize(
+    ("found", "problems"),
+    [
+        ({"tensorflow": "2.20.0", "keras": "3.13.2"}, []),
+        ({"tensorflow": "2.19.1", "keras": "3.13.2"}, ["tensorflow 2.19.1 < 2.20"]),
+        ({"tensorflow": "2.21.0rc1", "keras": "not installed"}, ["keras not installed < 3.13"]),
+    ],
+)
+def test_minimum_versions(found, problems):
+    assert notebook.too_old(found) == problems
+
+
+def test_the_installed_versions_meet_the_minimums():
+    assert notebook.too_old(notebook.versions(("tensorflow", "keras"))) == []
+    assert metadata.version("clothing-classifier")
