@@ -3,4 +3,3 @@
 import os
 
 os.environ.setdefault("CLOTHING_PROFILE", "quick")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

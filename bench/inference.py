@@ -69,7 +69,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--csv", type=Path, help="also write the table here")
     args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
     if args.train:
         args.model = train_fashion_model(args.train, args.epochs)

@@ -96,7 +96,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if args.child:
         print(json.dumps(child(args.run_dir, args.child, args.size, args.batch_size, args.prepare)))
         return 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import classification_report, confusion_matrix
+from sklearn.metrics import classification_report, confusion_matrix, top_k_accuracy_score
 
 from helpers import atomic
 from helpers.data import LabelSet
@@ -66,10 +66,13 @@ def predictions_table(
 
 
 def top_k_accuracy(true_index: np.ndarray, probabilities: np.ndarray, k: int) -> float:
-    """Share of rows whose true class is among the ``k`` most probable."""
-    k = min(k, probabilities.shape[1])
-    top = np.argsort(-probabilities, axis=1)[:, :k]
-    return float(np.mean([t in row for t, row in zip(true_index, top, strict=True)]))
+    """Share of rows whose true class is among the ``k`` most probable (scikit-learn's score;
+    1.0 when ``k`` reaches the number of classes)."""
+    classes = probabilities.shape[1]
+    if k >= classes:
+        return 1.0
+    scores = probabilities[:, 1] if classes == 2 else probabilities  # sklearn's binary form
+    return float(top_k_accuracy_score(true_index, scores, k=k, labels=np.arange(classes)))
 
 
 def evaluate(predictions: pd.DataFrame, probabilities: np.ndarray, classes: list[str]) -> dict:
@@ -79,8 +82,7 @@ def evaluate(predictions: pd.DataFrame, probabilities: np.ndarray, classes: list
     predicted = predictions["predicted"].map(index).to_numpy()
     labels = list(range(len(classes)))
     counts = confusion_matrix(true, predicted, labels=labels)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        normalised = np.nan_to_num(counts / counts.sum(axis=1, keepdims=True))
+    normalised = confusion_matrix(true, predicted, labels=labels, normalize="true")
     report = classification_report(
         true, predicted, labels=labels, target_names=classes, output_dict=True, zero_division=0
     )

@@ -29,7 +29,7 @@ from helpers.keras_graph import Step
 KERNEL_LAYERS = ("Conv1D", "Conv2D", "DepthwiseConv2D", "SeparableConv2D")
 POOL_LAYERS = ("MaxPooling2D", "AveragePooling2D")
 FLATTENING = ("Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Dense", "Reshape")
-# The receptive-field columns of a per-layer table (helpers.layers joins them to the cost columns).
+# The receptive-field columns of a per-layer table (helpers.layer_table joins them to the cost columns).
 FIELD_COLUMNS = ["rf", "rf_h", "rf_w", "jump_h", "jump_w", "start_h", "start_w", "note"]
 MERGES = ("Add", "Concatenate", "Multiply", "Average", "Maximum", "Minimum", "Subtract")
 # Layers that act on each pixel alone (at inference): the field passes through unchanged.

@@ -22,7 +22,7 @@ import re
 import keras
 import pandas as pd
 
-from helpers.keras_graph import Step, input_shape, walk
+from helpers.keras_graph import Step, frozen_graph, input_shape, walk
 
 CONVENTION = (
     "FLOPs = 2 x MACs of convolutions and dense layers, per image; bias adds, batch norm, "
@@ -197,7 +197,6 @@ def profiler_flops(model: keras.Model) -> pd.DataFrame:
     ``layer_costs`` (``encoder/conv2d`` inside a nested model).
     """
     import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     steps = walk(model)
     index: dict[int, int] = {}
@@ -217,7 +216,7 @@ def profiler_flops(model: keras.Model) -> pd.DataFrame:
     clone = keras.models.clone_model(model, clone_function=renamed, recursive=True)
     spec = tf.TensorSpec([1, *shape[1:]], tf.float32)
     function = tf.function(lambda x: clone(x, training=False)).get_concrete_function(spec)
-    graph = convert_variables_to_constants_v2(function).graph
+    graph = frozen_graph(function)
     builder = tf.compat.v1.profiler.ProfileOptionBuilder
     options = builder(builder.float_operation()).with_empty_output().build()
     profile = tf.compat.v1.profiler.profile(

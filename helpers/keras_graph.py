@@ -6,6 +6,9 @@ for the sublayers of a subclassed model. The per-layer tables need all three,
 so the private attributes (``_inbound_nodes``, ``_nodes_by_depth``,
 ``_operations``, ``_functional``, ``_flatten_layers``, ``_build_shapes_dict``)
 are read here and only here: a Keras upgrade that renames them breaks this file.
+The other tricks of the kind live here too: recording a forward pass by wrapping
+layers' ``call`` (:func:`recording`, for the tables and the explanation maps) and
+TensorFlow's internal graph freezing (:func:`frozen_graph`, for the profiler check).
 
 ``walk(model)`` lists every layer call of a model in graph order, whatever the
 model: functional and Sequential models from their graph, nested models
@@ -18,9 +21,10 @@ key, so receptive fields can flow along the steps.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -169,13 +173,79 @@ def _trace_node(node, path: str, scope: _Scope) -> list[Step]:
     return steps
 
 
-@dataclass
-class _Call:
+@dataclass(eq=False)
+class Call:
+    """One call of a layer recorded by :func:`recording`: its arguments, result and caller."""
+
     layer: Any
-    parent: _Call | None
-    inputs: list
-    outputs: list = field(default_factory=list)
-    leaf: bool = True
+    parent: Call | None
+    args: tuple
+    kwargs: dict
+    outputs: Any = None
+    leaf: bool = True  # no other recorded layer was called inside it
+
+    @property
+    def inputs(self) -> Any:
+        """The first positional argument (a layer's input)."""
+        return self.args[0] if self.args else None
+
+
+@contextlib.contextmanager
+def recording(layers, eager_only: bool = False) -> Iterator[list[Call]]:
+    """Record every call of ``layers`` while the block runs, in execution order, with its caller.
+
+    Each layer's ``call`` is wrapped on the instance and restored on exit (Keras has
+    no hook for a layer's inputs and outputs during a forward pass); a layer listed
+    twice is wrapped once. ``eager_only`` leaves out symbolic (graph-building) calls.
+    """
+    calls: list[Call] = []
+    stack: list[Call] = []
+
+    def wrap(layer, original):
+        def call(*args, **kwargs):
+            record = Call(layer, stack[-1] if stack else None, args, kwargs)
+            stack.append(record)
+            try:
+                result = original(*args, **kwargs)
+            finally:
+                stack.pop()
+            record.outputs = result
+            symbolic = isinstance(next(iter(keras.tree.flatten(result)), None), keras.KerasTensor)
+            if not (eager_only and symbolic):
+                if record.parent is not None:
+                    record.parent.leaf = False
+                calls.append(record)
+            return result
+
+        return call
+
+    wrapped = []
+    try:
+        for layer in layers:
+            if "call" in vars(layer):  # already wrapped
+                continue
+            object.__setattr__(layer, "call", wrap(layer, layer.call))
+            wrapped.append(layer)
+        yield calls
+    finally:
+        for layer in wrapped:
+            object.__delattr__(layer, "call")
+
+
+def all_layers(model) -> Iterator[Any]:
+    """Every layer of ``model``, nested models' layers included, each once, input layers left out."""
+    seen: set[int] = set()
+
+    def walk(container):
+        for layer in getattr(container, "layers", []):
+            if id(layer) in seen or isinstance(layer, keras.layers.InputLayer):
+                continue
+            seen.add(id(layer))
+            yield layer
+            if isinstance(layer, keras.Model):
+                yield from walk(layer)
+
+    yield from walk(model)
 
 
 def _tensors(structure) -> list:
@@ -189,36 +259,10 @@ def _tensors(structure) -> list:
 def _trace(layer, run: Callable[[], Any], path: str, scope: _Scope) -> tuple[list[Step], list]:
     """Run ``run()`` (which calls ``layer``) recording every sublayer call; the leaf calls as steps.
 
-    Each sublayer's ``call`` is wrapped on the instance for the duration of the
-    run and restored after. Returns the steps and the keys of the outputs.
+    Returns the steps and the keys of the outputs.
     """
-    calls: list[_Call] = []
-    stack: list[_Call] = []
-
-    def wrap(sub, original):
-        def call(*args, **kwargs):
-            record = _Call(sub, stack[-1] if stack else None, _tensors((args, kwargs)))
-            if record.parent is not None:
-                record.parent.leaf = False
-            calls.append(record)
-            stack.append(record)
-            try:
-                result = original(*args, **kwargs)
-            finally:
-                stack.pop()
-            record.outputs = _tensors(result)
-            return result
-
-        return call
-
-    subs = _model_descendants(layer)
-    for sub in subs:
-        object.__setattr__(sub, "call", wrap(sub, sub.call))
-    try:
+    with recording(_model_descendants(layer)) as calls:
         outputs = _tensors(run())
-    finally:
-        for sub in subs:
-            object.__delattr__(sub, "call")
     steps = []
     for record in calls:
         if not record.leaf:
@@ -227,14 +271,15 @@ def _trace(layer, run: Callable[[], Any], path: str, scope: _Scope) -> tuple[lis
         while parent is not None:
             names.insert(0, parent.layer.name)
             parent = parent.parent
+        inputs, results = _tensors((record.args, record.kwargs)), _tensors(record.outputs)
         steps.append(
             Step(
                 record.layer,
                 "/".join([path, *names]) if path else "/".join(names),
-                _shapes(record.inputs),
-                _shapes(record.outputs),
-                tuple(map(scope.key, record.inputs)),
-                tuple(map(scope.key, record.outputs)),
+                _shapes(inputs),
+                _shapes(results),
+                tuple(map(scope.key, inputs)),
+                tuple(map(scope.key, results)),
             )
         )
     return steps, [scope.key(t) for t in outputs]
@@ -259,6 +304,14 @@ def _unique(steps: list[Step]) -> list[Step]:
             step = replace(step, path=f"{step.path}#{seen[step.path]}")
         result.append(step)
     return result
+
+
+def frozen_graph(function) -> Any:
+    """A concrete ``tf.function``'s graph with its variables folded into constants, as
+    TensorFlow's profiler needs it (the freezing helper lives only in TensorFlow's internals)."""
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    return convert_variables_to_constants_v2(function).graph
 
 
 def walk(model) -> list[Step]:

@@ -8,7 +8,6 @@ and install only the project's other dependencies that are missing, read from
 
 from __future__ import annotations
 
-import os
 import platform
 import subprocess
 import sys
@@ -61,7 +60,6 @@ def setup_notebook() -> dict[str, str]:
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the kernel's TensorFlow: quiet start-up
     sns.set_theme(context="notebook", style="whitegrid")
     plt.rcParams["figure.dpi"] = 100
     info = versions()

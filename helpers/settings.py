@@ -19,6 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from helpers.data.registry import FASHION_MNIST
 from helpers.errors import ParameterError
 
 PROFILE_ENV = "CLOTHING_PROFILE"
@@ -168,8 +169,8 @@ PROFILES: dict[str, dict[str, Any]] = {
     # CI-sized: 300 images, one epoch.
     "quick": {"sample_images": 300, "epochs": 1, "batch_size": 16},
     # Fashion-MNIST's full 60k/10k split at 28x28x1 with our smallest model (bench/fashion_mnist.py).
-    "fashion_mnist": {
-        "dataset": "fashion_mnist",
+    FASHION_MNIST: {
+        "dataset": FASHION_MNIST,
         "image_size": 28,
         "model": "ours_tiny",
         "epochs": 30,

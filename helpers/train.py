@@ -18,7 +18,6 @@ again with the same settings: it resumes from the last finished epoch.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -40,7 +39,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-f", "--parameters-file", type=Path, help="YAML file of name: value")
     parser.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
     args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     from helpers.series import checked_parameters, parse_value, read_parameter_file
 

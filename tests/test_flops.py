@@ -6,8 +6,8 @@ import keras
 import pytest
 
 from helpers.flops import compare_with_profiler, layer_costs, most_expensive, totals, zoo_table
-from helpers.layers import layer_table
-from helpers.layers import main as layers_main
+from helpers.layer_table import layer_table
+from helpers.layer_table import main as layers_main
 from helpers.models import NATURAL_INPUTS, build_model, build_natural
 
 

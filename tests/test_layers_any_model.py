@@ -1,4 +1,4 @@
-"""python -m helpers.layers on any Keras model: Sequential files, nested and subclassed models,
+"""python -m helpers.layer_table on any Keras model: Sequential files, nested and subclassed models,
 layers no rule knows (listed with a note, never a crash), and bad files."""
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from keras_models import (
 )
 
 from helpers.flops import layer_costs
-from helpers.layers import format_totals, layer_table
-from helpers.layers import main as layers_main
+from helpers.layer_table import format_totals, layer_table
+from helpers.layer_table import main as layers_main
 
 # Keras warns that Chain has no build() of its own: building it is what the trace does.
 UNBUILT_STATE = "ignore:`build\\(\\)` was called:UserWarning"

@@ -137,7 +137,9 @@ def fashion_mnist_labels(
             "split": "test",
         }),
     ], ignore_index=True)
-    return LabelSet(table=table, classes=list(CLASSES), root=data.folder, dataset="fashion_mnist")
+    from helpers.data.registry import FASHION_MNIST
+
+    return LabelSet(table=table, classes=list(CLASSES), root=data.folder, dataset=FASHION_MNIST)
 
 
 def main(argv: list[str] | None = None) -> int:

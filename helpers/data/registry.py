@@ -24,6 +24,8 @@ from helpers import images
 if TYPE_CHECKING:
     from helpers.data.labelset import LabelSet
 
+FASHION_MNIST = "fashion_mnist"  # the one dataset that comes as arrays (and a profile's name)
+
 
 class FileImages:
     """Items are image files under the data folder."""
@@ -142,7 +144,7 @@ def _registry() -> dict[str, DatasetKind]:
                 description="DeepFashion Category and Attribute Prediction (either official layout)",
             ),
             DatasetKind(
-                "fashion_mnist",
+                FASHION_MNIST,
                 fashion_mnist_labels,
                 ArrayImages(),
                 needs_data_dir=False,

@@ -4,18 +4,15 @@ Functional, Sequential, nested (inner layers listed as ``encoder/conv2d``) and
 subclassed models; a layer that cannot be costed or has no receptive-field
 rule is listed with a note, and the totals line says so.
 
-python -m helpers.layers MODEL.keras [--csv OUT.csv]
-python -m helpers.layers --zoo deepfashion_cnn --input-shape 256,256,3 --classes 46 [--csv OUT.csv]
+python -m helpers.layer_table MODEL.keras [--csv OUT.csv]
+python -m helpers.layer_table --zoo deepfashion_cnn --input-shape 256,256,3 --classes 46 [--csv OUT.csv]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
 import pandas as pd
@@ -91,7 +88,7 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m helpers.layers", description=__doc__.split("\n")[0]
+        prog="python -m helpers.layer_table", description=__doc__.split("\n")[0]
     )
     parser.add_argument("model", nargs="?", type=Path, help="a saved .keras model")
     parser.add_argument("--zoo", help="a zoo model name instead of a file")
