@@ -63,10 +63,10 @@ test-colab: data $(COLAB_STAMP)
 	rm -rf runs/nbmake-colab
 	CLOTHING_PROFILE=quick CLOTHING_RUN_DIR=$(CURDIR)/runs/nbmake-colab $(COLAB_PY) -m pytest --nbmake --nbmake-timeout=1800 notebooks
 
-# JupyterLab on the notebooks, with the project's kernel.
+# JupyterLab on the notebooks, with the project's kernel (Jupyter refuses root without --allow-root).
 lab: data
 	$(PY) -m pip install -q -c constraints.txt -e ".[lab]"
-	$(VENV)/bin/jupyter lab notebooks
+	$(VENV)/bin/jupyter lab notebooks $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
