@@ -95,15 +95,20 @@ def epoch_estimate(run, labels: LabelSet, measure_training: bool = True) -> pd.D
     now = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # Linux: kB
     peak = now + table["memory GB"].sum() + buffers
     per_epoch = (counts["train"] + counts["val"]) / min(load, train if measure_training else load)
-    run.log(
-        f"This machine: {os.cpu_count()} CPUs, {_gpus()}, {platform.machine()}. Loading (streaming) "
-        f"{load:,.0f} images/s; training {settings.model} at {settings.image_size}px, batch "
-        f"{settings.batch_size}: {train:,.0f} images/s."
+    trained = (
+        f"training {settings.model} at {settings.image_size}px, batch {settings.batch_size}: "
+        f"{train:,.0f} images/s"
+        if measure_training
+        else "training not measured here (03_training measures it)"
     )
     run.log(
-        f"Expected per epoch: {_duration(per_epoch)} ({counts['train']:,} training + {counts['val']:,} "
-        f"validation images); peak memory about {peak:.1f} GB; disk cache "
-        f"{table['disk GB'].sum():.1f} GB (written once, reused)."
+        f"This machine: {os.cpu_count()} CPUs, {_gpus()}, {platform.machine()}. Loading (streaming) "
+        f"{load:,.0f} images/s; {trained}."
+    )
+    run.log(
+        f"Expected per epoch{'' if measure_training else ' of loading'}: {_duration(per_epoch)} "
+        f"({counts['train']:,} training + {counts['val']:,} validation images); peak memory about "
+        f"{peak:.1f} GB; disk cache {table['disk GB'].sum():.1f} GB (written once, reused)."
     )
     return table
 

@@ -225,3 +225,22 @@ def test_counts_in_class_order(deepfashion_tree):
     counts = label_deepfashion(deepfashion_tree).counts()
     assert counts.index.tolist() == ["Blouse", "Button-Down", "Cardigan", "Sweater", "Tank"]
     assert counts.columns.tolist() == ["train", "val", "test", "total"]
+
+
+def test_epoch_estimate_measures_this_machine(tmp_path, fashion_mnist_dir):
+    from helpers.estimate import epoch_estimate
+
+    lines = []
+    run = quiet_run(
+        {"profile": "quick", "dataset": "fashion_mnist", "data_dir": str(fashion_mnist_dir),
+         "run_dir": str(tmp_path / "run"), "image_size": 28, "model": "ours_tiny", "batch_size": 32},
+        lines,
+    )  # fmt: skip
+    table = epoch_estimate(run, run.labels())
+    assert table["images"].to_dict() == {"train": 220, "val": 20, "test": 60}
+    assert set(table["cache"]) == {"arrays"} and table["disk GB"].sum() == 0
+    assert lines[0].startswith("This machine:") and "training ours_tiny at 28px, batch 32:" in lines[0]
+    assert lines[1].startswith("Expected per epoch: ") and "peak memory about" in lines[1]
+    lines.clear()
+    epoch_estimate(run, run.labels(), measure_training=False)
+    assert "training not measured here" in lines[0] and "nan" not in " ".join(lines)
