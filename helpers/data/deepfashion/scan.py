@@ -32,13 +32,10 @@ def scan_images(location: Location, report: Report) -> list[Path]:
     """
     images = []
     boundary = location.root.resolve()
-    for entry in _entries(location.image_root / "img", location, report) or []:
-        rel = relative(Path(entry.path), location.image_root)
-        if is_hidden(Path(entry.name)):
-            report.skip(rel, "hidden-file", "hidden file or folder")
-        elif not _followable(entry, rel, boundary, report):
-            continue
-        elif entry.is_dir():
+    for entry, rel in _visible(
+        _entries(location.image_root / "img", location, report), location, boundary, report
+    ):
+        if entry.is_dir():
             found = _scan_product_folder(entry, location, boundary, report)
             if found is not None and not found:
                 report.skip(rel, "empty-folder", "product folder holds no files")
@@ -46,6 +43,17 @@ def scan_images(location: Location, report: Report) -> list[Path]:
         elif entry.is_file():
             report.skip(rel, "not-in-product-folder", "file directly under img/, no product folder")
     return images
+
+
+def _visible(entries, location: Location, boundary: Path, report: Report):
+    """``(entry, relative path)`` of the entries that are not hidden and whose links stay inside
+    the data folder; the others are reported."""
+    for entry in entries or []:
+        rel = relative(Path(entry.path), location.image_root)
+        if is_hidden(Path(entry.name)):
+            report.skip(rel, "hidden-file", "hidden file or folder")
+        elif _followable(entry, rel, boundary, report):
+            yield entry, rel
 
 
 def _entries(folder: Path, location: Location, report: Report) -> list[os.DirEntry] | None:
@@ -88,13 +96,8 @@ def _scan_product_folder(
     if entries is None:
         return None
     found = []
-    for entry in entries:
-        rel = relative(Path(entry.path), location.image_root)
-        if is_hidden(Path(entry.name)):
-            report.skip(rel, "hidden-file", "hidden file or folder")
-        elif not _followable(entry, rel, boundary, report):
-            continue
-        elif entry.is_dir():
+    for entry, rel in _visible(entries, location, boundary, report):
+        if entry.is_dir():
             report.skip(
                 rel, "unexpected-subfolder", "DeepFashion has no folders inside product folders"
             )
