@@ -106,13 +106,15 @@ def decode(data, channels: int = 3):
 ANTIALIAS_ABOVE = 1.5  # shrink factor beyond which plain bilinear would alias visibly
 
 
-def resize(image, size: int):
-    """Bilinear resize of uint8 image(s) to ``size x size``, rounded back to uint8.
+def resize_levels(image, size: int):
+    """Bilinear resize of uint8 image(s) to ``size x size``: float32 whole grey levels (0-255).
 
-    Antialiased only when shrinking by more than :data:`ANTIALIAS_ABOVE` on either
-    axis: there PIL's (antialiased) resize and a plain bilinear one part by tens
-    of grey levels, while at DeepFashion's 300 -> 256 px the plain one is within
-    a few levels and twice as fast.
+    The values are exactly those of the rounded uint8 image, kept as floats so the
+    streaming loader scales them without a round trip through uint8. Antialiased
+    only when shrinking by more than :data:`ANTIALIAS_ABOVE` on either axis: there
+    PIL's (antialiased) resize and a plain bilinear one part by tens of grey
+    levels, while at DeepFashion's 300 -> 256 px the plain one is within a few
+    levels and twice as fast.
     """
     import tensorflow as tf
 
@@ -123,7 +125,14 @@ def resize(image, size: int):
         lambda: tf.image.resize(image, (size, size), method="bilinear", antialias=True),
         lambda: tf.image.resize(image, (size, size), method="bilinear"),
     )
-    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+    return tf.clip_by_value(tf.round(resized), 0, 255)
+
+
+def resize(image, size: int):
+    """:func:`resize_levels` as uint8 (what the caches store)."""
+    import tensorflow as tf
+
+    return tf.cast(resize_levels(image, size), tf.uint8)
 
 
 def read_image(

@@ -166,18 +166,28 @@ def tf_batches(
 
     paths = tf.data.Dataset.from_tensor_slices((items.astype(str), targets))
 
+    def stream(item, target):  # no uint8 round trip: whole grey levels scaled straight to [0, 1]
+        return _levels(decode(item), image_size) * (1 / 255), tf.one_hot(target, classes)
+
     def make(epoch: int):
         rows = paths
         if shuffle:
             rows = rows.shuffle(count, seed=epoch_seed(seed, epoch), reshuffle_each_iteration=False)
-        rows = rows.map(
-            lambda item, target: to_model(load(item), target),
-            num_parallel_calls=autotune,
-            deterministic=not shuffle,
-        )
+        rows = rows.map(stream, num_parallel_calls=autotune, deterministic=not shuffle)
         return rows.batch(batch_size).prefetch(autotune)
 
     return Batches(count, batch_size, make, cache="none")
+
+
+def _levels(image, image_size: int):
+    """Grey levels (float32) of image(s) at ``image_size``: resized, or as they are when they fit."""
+    import tensorflow as tf
+
+    from helpers import images
+
+    if image.shape[-3] == image_size and image.shape[-2] == image_size:
+        return tf.cast(image, tf.float32)
+    return images.resize_levels(image, image_size)
 
 
 def _resized(image, image_size: int):
