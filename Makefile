@@ -84,6 +84,6 @@ bench-fashion-mnist: data
 clean:
 	rm -rf runs .pytest_cache
 
-# Decoded-image disk caches (data/cache, or $$CLOTHING_CACHE_DIR): rebuilt when needed.
+# Decoded-image disk caches ($$CLOTHING_CACHE_DIR, else data/cache): rebuilt when needed.
 clean-cache:
-	rm -rf data/cache
+	rm -rf "$${CLOTHING_CACHE_DIR:-data/cache}"

@@ -26,12 +26,34 @@ def replacing(path: Path) -> Iterator[Path]:
         prefix=f".{path.stem}.", suffix=f".partial{suffix}", dir=path.parent
     )
     os.close(handle)
+    shareable(temporary)
     temporary = Path(temporary)
     try:
         yield temporary
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def shareable(path) -> None:
+    """The mode a plain ``open`` would give (0666 less the umask), not mkstemp's private 0600:
+    other users, or workers on shared storage, must read the run folder."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
+def check_writable(folder: Path) -> None:
+    """Refuse, in one line, a folder that cannot be created or written."""
+    from helpers.errors import InputError
+
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        probe = Path(folder) / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        raise InputError(folder, f"cannot be written ({err.strerror or err})") from None
 
 
 def write_bytes(path: Path, data: bytes) -> Path:

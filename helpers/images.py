@@ -13,7 +13,7 @@ but halves the loader's speed; without it pixels move at most 14 grey levels
 (``helpers.loading.compare_pipelines`` measures it on your data).
 
 Files the labeler must refuse, because they cannot be read the same way
-everywhere: TIFF, ICO and other formats TensorFlow cannot decode; 16-bit PNGs
+everywhere: TIFF, ICO and other formats TensorFlow cannot decode; 16-bit grayscale PNGs
 (PIL, inside ImageDataGenerator, clips them to white while TensorFlow scales
 them); and images whose header claims more than ``MAX_PIXELS`` pixels.
 """
@@ -30,7 +30,7 @@ from PIL import Image, UnidentifiedImageError
 from helpers.errors import ImageError
 
 MAX_PIXELS = 40_000_000  # a 40-megapixel photo; DeepFashion's are 0.09 MP
-DECODABLE = ("JPEG", "PNG", "GIF", "BMP", "WEBP")
+DECODABLE = ("JPEG", "MPO", "PNG", "GIF", "BMP", "WEBP")  # MPO: phone cameras' JPEG (first image)
 # PIL modes of more than 8 bits per channel: TensorFlow and PIL disagree on them.
 WIDE_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 # Modes TensorFlow converts to RGB on decode (worth a note in the labeler's report).

@@ -28,6 +28,8 @@ def cap_images(labels: LabelSet, max_images: int | None, seed: int = 0) -> Label
     table = labels.table.groupby(["split", "label"], group_keys=False).sample(
         frac=fraction, random_state=seed
     )
+    if len(table) > max_images:  # per-cell rounding can overshoot by a few rows
+        table = table.sample(n=max_images, random_state=seed)
     table = table.sort_index()
     classes = [c for c in labels.classes if c in set(table["label"])]
     return dataclasses.replace(labels, table=table, classes=classes)
@@ -118,9 +120,13 @@ def main(argv: list[str] | None = None) -> int:
         print(format_report(labels.report), file=sys.stderr)
         print(f"error: {nothing_usable(args.data_dir, labels)}", file=sys.stderr)
         return 1
-    atomic.write_csv(args.out, labels.table)
-    if args.report:
-        atomic.write_csv(args.report, labels.report)
+    outputs = [(args.out, labels.table)] + ([(args.report, labels.report)] if args.report else [])
+    for target, table in outputs:
+        try:
+            atomic.write_csv(target, table)
+        except OSError as err:  # named by the user's path, not the temporary file beside it
+            print(f"error: {target}: cannot be written ({err.strerror or err})", file=sys.stderr)
+            return 2
     for note in labels.notes:
         print(note)
     print(f"Wrote {len(labels.table)} rows, {len(labels.classes)} classes to {args.out}")

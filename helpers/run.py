@@ -67,6 +67,11 @@ ARTIFACTS: dict[str, tuple[Callable[[Settings], dict], tuple[str, ...]]] = {
 }
 
 
+# Artifacts computed from another artifact's file: a new model.keras makes them stale even when
+# the settings did not change (trained again with --force, or on other hardware).
+DEPENDS_ON = {"evaluation": "model", "optimization": "model"}
+
+
 def file_digest(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -126,8 +131,14 @@ class Run:
             return
         key_of, names = ARTIFACTS[artifact]
         paths = [getattr(self.files, name) for name in names] + list(extra_files)
+        upstream = DEPENDS_ON.get(artifact)
+        depends = {}
+        if upstream:
+            source = getattr(self.files, ARTIFACTS[upstream][1][0])
+            depends[source.name] = file_digest(source) if source.exists() else None
         entry = {
             "key": key_of(self.settings),
+            "depends": depends,
             "files": {
                 path.relative_to(self.files.root).as_posix(): file_digest(path)
                 for path in paths
@@ -162,6 +173,10 @@ class Run:
         ]
         if differing:
             return f"{first.name} was made with {', '.join(differing)}"
+        for name, digest in entry.get("depends", {}).items():
+            source = self.files.root / name
+            if (file_digest(source) if source.exists() else None) != digest:
+                return f"{first.name} was made from another {name} (trained again since)"
         for name, digest in entry["files"].items():
             path = self.files.root / name
             if not path.exists():
@@ -207,12 +222,12 @@ class Run:
         )
         return train_run(self).model
 
-    def train(self, verbose: int = 2):
-        """Train now unless the run already holds a current model; either way return what
-        training left (:class:`helpers.training.Trained`: model, history, ``training.json``)."""
+    def train(self, verbose: int = 2, strategy=None, force: bool = False):
+        """Train now unless the run already holds a current model (or ``force``); either way return
+        what training left (:class:`helpers.training.Trained`: model, history, ``training.json``)."""
         from helpers.training import Trained, load_run_model, read_history, train_run
 
-        reason = self.stale("model")
+        reason = "asked to train again" if force else self.stale("model")
         if reason is None:
             self.log(
                 f"{self.files.model.name} is current for these settings: read back, not retrained"
@@ -224,7 +239,7 @@ class Run:
             )
         if self.files.model.exists():
             self.log(f"Training again: {reason}")
-        return train_run(self, verbose=verbose)
+        return train_run(self, strategy, verbose=verbose)
 
     def table_model(self):
         """For receptive fields and costs (they do not depend on weights): the trained model when

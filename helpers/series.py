@@ -29,11 +29,19 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from helpers.atomic import check_writable
 from helpers.errors import InputError, ParameterError
 from helpers.paths import NOTEBOOKS_DIR, RUNS_DIR, RunFiles
-from helpers.settings import PARAMETERS, PROFILES, check_names, resolve
+from helpers.settings import (
+    DEFAULT_PROFILE,
+    PARAMETERS,
+    PROFILE_ENV,
+    PROFILES,
+    check_names,
+    resolve,
+)
 
 
 class NotebookFailed(RuntimeError):
@@ -74,6 +82,15 @@ def read_parameter_file(path: Path) -> dict[str, Any]:
         loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise InputError(path, "no such parameter file") from None
+    except IsADirectoryError:
+        raise InputError(path, "a folder, not a parameter file") from None
+    except UnicodeDecodeError as err:
+        raise InputError(
+            path,
+            f"not UTF-8 (byte 0x{err.object[err.start]:02x} at offset {err.start}); save it as UTF-8",
+        ) from None
+    except OSError as err:
+        raise InputError(path, f"cannot be read ({err.strerror or err})") from None
     except yaml.YAMLError as err:
         raise InputError(path, f"not valid YAML ({str(err).splitlines()[0]})") from None
     if loaded is None:
@@ -83,29 +100,25 @@ def read_parameter_file(path: Path) -> dict[str, Any]:
     return loaded
 
 
-def checked_parameters(parameters: dict[str, Any], profile: str | None) -> dict[str, Any]:
-    """Parameters validated against the one definition, with paths made absolute (for the kernels)."""
-    check_names(parameters)
-    given = {**parameters, **({"profile": profile} if profile else {})}
-    resolve(given)  # every type, range and name, before any notebook starts
-    absolute = dict(parameters)
-    for name, value in parameters.items():
-        if PARAMETERS[name].kind == "path" and value is not None:
-            absolute[name] = str(Path(value).expanduser().absolute())
-    return absolute
+def _recorded_settings(run_dir: Path) -> dict[str, Any]:
+    """What an existing run folder's ``run.json`` recorded (its profile among them), or nothing."""
+    import json
 
-
-def writable(folder: Path) -> None:
-    """Refuse a run folder that cannot be created or written, in one line."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as err:
-        raise InputError(
-            folder, f"the run folder cannot be written ({err.strerror or err})"
-        ) from None
+        return json.loads((Path(run_dir) / "run.json").read_text()).get("settings", {})
+    except (OSError, ValueError):
+        return {}
+
+
+def checked_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
+    """Each given parameter checked against the one definition (name, type, range), paths made
+    absolute for the kernels; the whole set is checked once the run's record is known."""
+    check_names(parameters)
+    checked = {}
+    for name, value in parameters.items():
+        value = PARAMETERS[name].coerce(value)
+        checked[name] = str(value) if isinstance(value, Path) else value
+    return checked
 
 
 class _QuietKnownParameters(logging.Filter):
@@ -129,24 +142,34 @@ def kernel_manager(log_path: Path, timeout: float | None) -> type:
 
     class SeriesKernelManager(AsyncKernelManager):
         timed_out = False
+        opened: ClassVar[list] = []  # the kernel's log and time-out timer, closed by finish()
 
         async def start_kernel(self, **kw):
-            self._stderr_log = open(log_path, "wb")  # noqa: SIM115 (lives as long as the kernel)
-            kw["stderr"] = self._stderr_log
+            log = open(log_path, "wb")  # noqa: SIM115 (lives as long as the kernel)
+            SeriesKernelManager.opened.append(log)
+            kw["stderr"] = log
             result = await super().start_kernel(**kw)
             if timeout:
                 pid = getattr(self.provisioner, "pid", None)
                 timer = threading.Timer(timeout, self._expire, args=(pid,))
                 timer.daemon = True
                 timer.start()
+                SeriesKernelManager.opened.append(timer)
             return result
 
         @classmethod
         def _expire(cls, pid) -> None:
             cls.timed_out = True
             if pid:
-                with contextlib.suppress(OSError):
+                with contextlib.suppress(OSError):  # already gone
                     os.kill(pid, signal.SIGKILL)
+
+        @classmethod
+        def finish(cls) -> None:
+            """Stop the time-out (its process id may be reused later) and close the kernel's log."""
+            for item in cls.opened:
+                item.cancel() if isinstance(item, threading.Timer) else item.close()
+            cls.opened = []
 
     return SeriesKernelManager
 
@@ -189,11 +212,21 @@ def run_series(
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    parameters = checked_parameters(dict(parameters or {}), profile)
-    settings = resolve({**parameters, **({"profile": profile} if profile else {})})
-    run_dir = Path(parameters.pop("run_dir", None) or RUNS_DIR / (name or settings.profile))
+    parameters = dict(parameters or {})
+    profile = profile or parameters.pop("profile", None)  # --profile wins over -p profile
+    parameters.pop("profile", None)
+    run_dir = parameters.pop("run_dir", None)
+    if not run_dir:
+        run_dir = RUNS_DIR / (name or profile or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE)
+    recorded = _recorded_settings(Path(run_dir))
+    profile = profile or os.environ.get(PROFILE_ENV) or recorded.get("profile") or DEFAULT_PROFILE
+    parameters = checked_parameters(parameters)
+    resolve(
+        {**parameters, "profile": profile}, recorded
+    )  # every setting checked, as the run will see it
+    run_dir = Path(run_dir)
     run = RunFiles(run_dir.absolute())
-    writable(run.root)
+    check_writable(run.root)
     run.ensure()
     run.executed.mkdir(exist_ok=True)
     notebooks = list(notebooks if notebooks is not None else numbered_notebooks())
@@ -203,7 +236,7 @@ def run_series(
     if log_output:
         logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
         logging.getLogger("papermill").setLevel(logging.INFO)
-    log(f"Series: {len(notebooks)} notebooks, profile {settings.profile}, run folder {run.root}")
+    log(f"Series: {len(notebooks)} notebooks, profile {profile}, run folder {run.root}")
     for index, notebook in enumerate(notebooks, start=1):
         output = run.executed / notebook.name
         kernel_log = output.with_suffix(".kernel.log")
@@ -214,17 +247,16 @@ def run_series(
             end="\n" if log_output else " ",
             flush=True,
         )
-        resume = f"continue with: python -m helpers.series --from {notebook.name[:2]} (same -p/-f)"
+        resume = (
+            f"continue with: python -m helpers.series --from {notebook.name[:2]} --profile {profile} "
+            f"-p run_dir {run.root} (and the same -p/-f)"
+        )
         try:
             with _Heartbeat(notebook.stem, heartbeat, log):
                 papermill.execute_notebook(
                     str(notebook),
                     str(output),
-                    parameters={
-                        "profile": settings.profile,
-                        "run_dir": str(run.root),
-                        **parameters,
-                    },
+                    parameters={**parameters, "profile": profile, "run_dir": str(run.root)},
                     kernel_name=kernel,
                     cwd=str(notebook.parent),
                     progress_bar=False,
@@ -232,6 +264,7 @@ def run_series(
                     kernel_manager_class=manager,
                 )
         except PapermillExecutionError as err:
+            manager.finish()
             log("FAILED")
             first_line = (err.source or "").strip().splitlines()[:1] or [""]
             raise NotebookFailed(
@@ -239,6 +272,7 @@ def run_series(
                 f"(`{first_line[0]}`): {err.ename}: {err.evalue}\n  executed copy: {output}\n  {resume}"
             ) from None
         except Exception as err:  # a dead kernel or a time-out: no cell raised
+            manager.finish()
             log("FAILED")
             why = (
                 f"exceeded --timeout {timeout:g} s"
@@ -248,11 +282,12 @@ def run_series(
             raise NotebookFailed(
                 f"{notebook.name} {why}\n  kernel log: {kernel_log}\n  {resume}"
             ) from None
+        manager.finish()
         log(f"done in {time.perf_counter() - started:.1f} s")
     from helpers.run import Run
     from helpers.summary import write_summary
 
-    given = {**parameters, "profile": settings.profile, "run_dir": str(run.root)}
+    given = {**parameters, "profile": profile, "run_dir": str(run.root)}
     write_summary(Run.open(given, writer=False, log=lambda _: None))
     return run
 

@@ -283,5 +283,14 @@ def resolve(
 
 
 def from_namespace(namespace: Mapping[str, Any]) -> dict[str, Any]:
-    """The setting names a notebook's parameters cell (or papermill) left in ``globals()``."""
-    return {name: namespace[name] for name in PARAMETERS if name in namespace}
+    """The settings a notebook's parameters cell (or papermill) left in ``globals()``.
+
+    Only plain values count: a later cell's Keras model in a variable called ``model`` is not
+    a setting (running the notebook's cells again must not read it as one).
+    """
+    plain = (str, int, float, bool, Path, type(None))
+    return {
+        name: namespace[name]
+        for name in PARAMETERS
+        if name in namespace and isinstance(namespace[name], plain)
+    }

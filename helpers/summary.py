@@ -20,6 +20,22 @@ NOTEBOOK_OF = {
     "evaluation": "06_evaluation",
     "optimization": "07_optimization",
 }
+# Which artifact each figure belongs to: a figure is shown only while its artifact is current.
+FIGURE_OF = {
+    "class_distribution": "labels",
+    "samples": "labels",
+    "augmentation": "labels",
+    "learning_curves": "model",
+    "receptive_field_growth": "fields",
+    "receptive_field_box": "fields",
+    "flops_by_layer": "costs",
+    "confusion_counts": "evaluation",
+    "confusion_normalised": "evaluation",
+    "per_class_accuracy": "evaluation",
+    "confident_mistakes": "evaluation",
+    "explanations": "evaluation",
+    "accuracy_vs_latency": "optimization",
+}
 COLUMNS = {
     "model": "model",
     "input": "input size",
@@ -111,6 +127,7 @@ def write_summary(run: Run) -> Path:
         ]
         lines.append("")
     figures = sorted(run.files.figures.glob("*.png")) if run.files.figures.exists() else []
+    figures = [p for p in figures if p.stem in FIGURE_OF and run.current(FIGURE_OF[p.stem])]
     if figures:
         lines += ["## Figures", ""] + [
             f"- [{p.stem.replace('_', ' ')}](figures/{p.name})" for p in figures

@@ -10,7 +10,9 @@
 It prints ``replicas: N`` before training, then one line per epoch, and writes
 the run folder's ``model.keras``, ``history.csv`` and ``training.json`` (the
 chief only, into a folder every worker can reach). Interrupt it and start it
-again with the same settings: it resumes from the last finished epoch.
+again with the same settings: it resumes from the last finished epoch. When the
+run folder's model is already current for these settings it says so and stops
+(``--force`` trains again).
 ``--cpu-devices N`` splits this machine's CPU into N logical devices so
 ``mirrored`` runs without GPUs.
 """
@@ -38,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("-f", "--parameters-file", type=Path, help="YAML file of name: value")
     parser.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
+    parser.add_argument(
+        "--force", action="store_true", help="train again even when model.keras is current"
+    )
     args = parser.parse_args(argv)
 
     from helpers.series import checked_parameters, parse_value, read_parameter_file
@@ -48,24 +53,30 @@ def main(argv: list[str] | None = None) -> int:
         for name, value in (("run_dir", args.run_dir), ("strategy", args.strategy)):
             if value is not None:
                 parameters[name] = str(value)
-        parameters = checked_parameters(parameters, args.profile)
+        parameters = checked_parameters(parameters)
         if args.profile:
             parameters["profile"] = args.profile
         # A strategy (and logical CPUs) must exist before TensorFlow runs anything else.
         from helpers.training.distribute import is_chief, make_strategy, split_cpu
 
         split_cpu(args.cpu_devices)
+        from helpers.atomic import check_writable
         from helpers.run import Run
 
         settings = Run.open(parameters, writer=False).settings  # reads run.json; no TensorFlow yet
+        check_writable(settings.run_dir)
         strategy = make_strategy(settings.strategy)
         run = Run.open(parameters, writer=is_chief(strategy))
-        from helpers.training import train_run
-
-        trained = train_run(run, strategy, verbose=args.verbose)
+        trained = run.train(verbose=args.verbose, strategy=strategy, force=args.force)
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(
+            "interrupted: the last finished epoch is saved; run the same command to resume",
+            file=sys.stderr,
+        )
+        return 130
     test = trained.record.get("test") or {}
     if run.writer:
         print(

@@ -165,3 +165,31 @@ def test_series_labels_and_trains_on_a_messy_tree_without_a_traceback(tmp_path, 
     report = pd.read_csv(tmp_path / "run" / "label_report.csv")
     assert {"empty-file", "corrupt-image", "not-an-image"} <= set(report["issue"])
     assert (tmp_path / "run" / "model.keras").exists()
+
+
+def test_labels_cli_output_that_cannot_be_written_is_one_line(deepfashion_tree, tmp_path, capsys):
+    assert labels_cli.main([str(deepfashion_tree), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()  # progress bars come first
+    errors = [line for line in err if line.startswith("error: ")]
+    assert errors == [f"error: {tmp_path}: cannot be written (Is a directory)"]
+    assert err[-1] == errors[0]
+
+
+def test_train_cli_interrupted_says_how_to_resume(monkeypatch, capsys, tmp_path, fashion_mnist_dir):
+    from helpers import train
+    from helpers.run import Run
+
+    def interrupted(self, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Run, "train", interrupted)
+    status = train.main([
+        "--profile", "quick", "--run-dir", str(tmp_path / "run"), "-p", "dataset", "fashion_mnist",
+        "-p", "data_dir", str(fashion_mnist_dir), "-p", "image_size", "28",
+    ])  # fmt: skip
+    assert status == 130
+    assert capsys.readouterr().err.strip() == (
+        "interrupted: the last finished epoch is saved; run the same command to resume"
+    )
+    assert train.main(["--run-dir", "/proc/no-such-run"]) == 2
+    assert "cannot be written" in capsys.readouterr().err

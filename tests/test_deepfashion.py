@@ -325,3 +325,12 @@ def test_an_unreadable_product_folder_is_skipped_and_reported(deepfashion_tree, 
     labels = label_deepfashion(deepfashion_tree, source="folders", split="grouped")
     assert issues_of(labels.report, "img/Lace_Swing_Tank") == {"unreadable-folder"}
     assert not labels.table["path"].str.startswith("img/Lace_Swing_Tank/").any()
+
+
+def test_category_ids_without_their_list_use_the_official_one(deepfashion_tree):
+    (deepfashion_tree / "Anno/list_category_cloth.txt").unlink()
+    labels = label_deepfashion(deepfashion_tree)
+    assert labels.table.set_index("path").loc[DISAGREES, "label"] == "Cardigan"
+    assert "not found: the benchmark's official 50-category list" in " ".join(
+        labels.report["detail"]
+    )

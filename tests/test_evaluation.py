@@ -198,3 +198,21 @@ def test_summary_adds_one_row_per_optimised_variant(quick_run):
     run.record("optimization")
     shown = cells(write_summary(run).read_text(), "cnn")
     assert len(shown) == 2 and shown[1][0] == "cnn · LiteRT full int8" and shown[1][2] == "89.00%"
+
+
+def test_summary_links_only_figures_of_current_artifacts(quick_run):
+    from helpers.run import Run
+
+    run, files = quick_run, quick_run.files
+    files.ensure()
+    save_evaluation(files, pd.DataFrame({"path": ["a"]}), {"accuracy": 0.5})
+    run.record("evaluation")
+    for name in ("confusion_counts", "learning_curves", "made_up"):
+        (files.figures / f"{name}.png").write_bytes(b"png")
+    text = write_summary(run).read_text()
+    assert "figures/confusion_counts.png" in text and "learning_curves" not in text
+    assert "made_up" not in text
+    other = Run.open(
+        {"profile": "quick", "run_dir": str(files.root), "seed": 3}, log=lambda _: None
+    )
+    assert "confusion_counts" not in write_summary(other).read_text()

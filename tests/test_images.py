@@ -124,3 +124,10 @@ def test_bytes_and_paths_read_alike(files):
     np.testing.assert_array_equal(read_image(path.read_bytes()), read_image(path))
     assert read_image(path, channels=1).shape == (SIZE, SIZE, 1)
     assert read_image(path, size=8).shape == (8, 8, 3)
+
+
+def test_a_phone_cameras_mpo_jpeg_is_read(tmp_path):
+    path = tmp_path / "phone.jpg"
+    Image.fromarray(PIXELS).save(path, format="MPO")
+    assert check_image(path).problem is None
+    assert read_image(path).shape == (SIZE, SIZE, 3)

@@ -239,8 +239,45 @@ def test_epoch_estimate_measures_this_machine(tmp_path, fashion_mnist_dir):
     table = epoch_estimate(run, run.labels())
     assert table["images"].to_dict() == {"train": 220, "val": 20, "test": 60}
     assert set(table["cache"]) == {"arrays"} and table["disk GB"].sum() == 0
-    assert lines[0].startswith("This machine:") and "training ours_tiny at 28px, batch 32:" in lines[0]
+    assert (
+        lines[0].startswith("This machine:") and "training ours_tiny at 28px, batch 32:" in lines[0]
+    )
     assert lines[1].startswith("Expected per epoch: ") and "peak memory about" in lines[1]
     lines.clear()
     epoch_estimate(run, run.labels(), measure_training=False)
     assert "training not measured here" in lines[0] and "nan" not in " ".join(lines)
+
+
+def test_an_evaluation_of_an_older_model_file_is_not_handed_back(trained):
+    run = quiet_run(trained)
+    run.evaluation()
+    assert run.current("evaluation")
+    lines = []
+    again = quiet_run(trained, lines)
+    again.train(force=True)  # same settings, a new model.keras
+    assert (
+        again.stale("evaluation")
+        == "predictions.csv was made from another model.keras (trained again since)"
+    )
+    assert "Training again: asked to train again" in lines[0]
+
+
+def test_notebook_globals_that_are_not_plain_values_are_not_settings():
+    import keras
+
+    from helpers.settings import from_namespace
+
+    namespace = {"model": keras.Sequential(), "epochs": 3, "profile": "quick", "seed": None}
+    assert from_namespace(namespace) == {"epochs": 3, "profile": "quick", "seed": None}
+
+
+def test_max_images_is_a_hard_cap():
+    splits = ["train"] * 8 + ["val", "test"]
+    table = pd.DataFrame(
+        [
+            {"path": f"p{i}.jpg", "label": ["Tee", "Dress", "Coat"][i % 3], "split": splits[i % 10]}
+            for i in range(401)
+        ]
+    )
+    for cap in (120, 121, 7):
+        assert len(cap_images(LabelSet(table, ["Coat", "Dress", "Tee"]), cap, seed=0).table) <= cap

@@ -168,3 +168,48 @@ def test_evaluate_counts_every_image(batches):
 def test_missing_model_names_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="model.keras: not found"):
         load_run_model(RunFiles(tmp_path))
+
+
+def test_checkpoint_key_holds_the_resolved_precision(tmp_path, fashion_mnist_dir):
+    """precision "auto" is float32 here and mixed on a GPU: a checkpoint records which it was,
+    so a run moved between the two starts afresh instead of loading the other optimizer's state."""
+    from helpers.run import Run
+    from helpers.training import train_run
+
+    run = Run.open(
+        {
+            "profile": "quick", "run_dir": str(tmp_path / "run"), "dataset": "fashion_mnist",
+            "data_dir": str(fashion_mnist_dir), "image_size": 28, "epochs": 2, "precision": "auto",
+        },
+        log=lambda _: None,
+    )  # fmt: skip
+    with pytest.raises(Interrupt):
+        train_run(run, verbose=0, callbacks=[InterruptAfter(0)])
+    saved = json.loads(bytes(np.load(run.files.training_state)["progress"]).decode())
+    assert saved["key"]["precision"] == "float32" and saved["epochs_done"] == 1
+
+
+def test_file_sharded_epoch_takes_the_same_steps_on_every_worker(monkeypatch):
+    """Split by file, workers hold unequal rows; each repeats its files and stops after
+    images // global batch steps, so no worker waits in a collective for one that ran out."""
+    import tensorflow as tf
+
+    from helpers.loading import Batches
+    from helpers.training import loop
+
+    rng = np.random.default_rng(0)
+    x = rng.random((20, 28, 28, 1)).astype("float32")  # this worker's files: fewer rows than 40
+    y = np.eye(10, dtype="float32")[rng.integers(0, 10, 20)]
+    make = lambda e: tf.data.Dataset.from_tensor_slices((x, y)).batch(8)  # noqa: E731
+    rows = Batches(40, 8, make, sharded_files=True, files=3)
+    steps = []
+    hooks = type("Hooks", (), {"on_train_batch_end": lambda self, step, logs: steps.append(step)})()
+
+    monkeypatch.setattr(loop, "worker_count", lambda strategy: 2)
+    trainer(tiny_model()).train_epoch(rows, 0, hooks=hooks)
+    assert steps == [0, 1, 2, 3, 4]  # 40 // 8, past the 20 rows here
+
+    monkeypatch.setattr(loop, "worker_count", lambda strategy: 4)  # more workers than files
+    steps.clear()
+    trainer(tiny_model()).train_epoch(rows, 0, hooks=hooks)
+    assert steps == [0, 1, 2]  # split by data instead: one pass over what is here

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,7 +20,12 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from helpers.data.deepfashion import CATEGORY_CLOTH, CATEGORY_IMG, EVAL_PARTITION, OFFICIAL_CATEGORIES
+from helpers.data.deepfashion import (
+    CATEGORY_CLOTH,
+    CATEGORY_IMG,
+    EVAL_PARTITION,
+    OFFICIAL_CATEGORIES,
+)
 from helpers.data.fashion_mnist import CLASSES, load_fashion_mnist
 from helpers.data.labelset import LabelSet
 from helpers.data.splits import grouped_split
@@ -29,13 +35,58 @@ CATEGORY_OF_CLASS = {0: "Tee", 1: "Jeans", 2: "Sweater", 3: "Dress", 4: "Coat", 
 SAMPLE_FRACTIONS = (0.7, 0.15, 0.15)
 IMAGE_SIDE = 112
 MARKER = "SAMPLE.json"
-WORDS = (
-    "Floral Striped Classic Relaxed Cropped Sheer Pleated-Front Reindeer Pattern Lace Denim "
-    "Knit Cotton Slim Boxy Faux-Fur Marled Textured Longline Belted Ruffled Tie-Front Graphic "
-    "Cable-Knit Woven Collared Hooded Zip-Up Button-Front Distressed Skinny High-Rise Wide-Leg "
-    "Midi Wrap Tiered Quilted Wool Trench Double-Breasted Oversized Fitted Vintage Plaid "
-    "Polka-Dot Chiffon Heathered Ribbed Embroidered Crochet"
-).split()
+WORDS = [
+    "Floral",
+    "Striped",
+    "Classic",
+    "Relaxed",
+    "Cropped",
+    "Sheer",
+    "Pleated-Front",
+    "Reindeer",
+    "Pattern",
+    "Lace",
+    "Denim",
+    "Knit",
+    "Cotton",
+    "Slim",
+    "Boxy",
+    "Faux-Fur",
+    "Marled",
+    "Textured",
+    "Longline",
+    "Belted",
+    "Ruffled",
+    "Tie-Front",
+    "Graphic",
+    "Cable-Knit",
+    "Woven",
+    "Collared",
+    "Hooded",
+    "Zip-Up",
+    "Button-Front",
+    "Distressed",
+    "Skinny",
+    "High-Rise",
+    "Wide-Leg",
+    "Midi",
+    "Wrap",
+    "Tiered",
+    "Quilted",
+    "Wool",
+    "Trench",
+    "Double-Breasted",
+    "Oversized",
+    "Fitted",
+    "Vintage",
+    "Plaid",
+    "Polka-Dot",
+    "Chiffon",
+    "Heathered",
+    "Ribbed",
+    "Embroidered",
+    "Crochet",
+]
 
 
 def product_folder_names(categories: Sequence[str], rng: np.random.Generator) -> list[str]:
@@ -79,15 +130,18 @@ def write_sample(
     data = load_fashion_mnist(fashion_mnist_dir)
     rng = np.random.default_rng(seed)
     out_dir = Path(out_dir)
-    staging = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    # A name of its own: two processes (a chief and a worker) may write the same sample at once.
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
     (staging / "img").mkdir(parents=True)
 
     products = _plan_products(data.y_train, images, per_product, rng)
     names = product_folder_names([CATEGORY_OF_CLASS[c] for c, _ in products], rng)
     category_id = {name: i for i, (name, _) in enumerate(OFFICIAL_CATEGORIES, start=1)}
     listed: list[tuple[str, str, str]] = []  # (path, category name, folder)
-    for name, (_, indices) in tqdm(list(zip(names, products, strict=True)), desc="writing sample", leave=False):
+    for name, (_, indices) in tqdm(
+        list(zip(names, products, strict=True)), desc="writing sample", leave=False
+    ):
         folder = staging / "img" / name
         folder.mkdir()
         for number, index in enumerate(indices, start=1):
@@ -95,25 +149,60 @@ def write_sample(
             _write_jpeg(data.x_train[index], staging / rel)
             listed.append((rel, name.rsplit("_", 1)[1], name))
 
-    splits = grouped_split([f for *_, f in listed], [c for _, c, _ in listed], SAMPLE_FRACTIONS, seed)
+    splits = grouped_split(
+        [f for *_, f in listed], [c for _, c, _ in listed], SAMPLE_FRACTIONS, seed
+    )
     (staging / "Anno").mkdir()
     (staging / "Eval").mkdir()
     (staging / "Anno" / CATEGORY_CLOTH).write_text(
-        list_file_text([(n, str(t)) for n, t in OFFICIAL_CATEGORIES], "category_name  category_type")
+        list_file_text(
+            [(n, str(t)) for n, t in OFFICIAL_CATEGORIES], "category_name  category_type"
+        )
     )
     (staging / "Anno" / CATEGORY_IMG).write_text(
-        list_file_text([(p, str(category_id[c])) for p, c, _ in listed], "image_name  category_label")
+        list_file_text(
+            [(p, str(category_id[c])) for p, c, _ in listed], "image_name  category_label"
+        )
     )
     (staging / EVAL_PARTITION).write_text(
-        list_file_text([(p, s) for (p, _, _), s in zip(listed, splits, strict=True)], "image_name  evaluation_status")
+        list_file_text(
+            [(p, s) for (p, _, _), s in zip(listed, splits, strict=True)],
+            "image_name  evaluation_status",
+        )
     )
-    marker = {"images": images, "seed": seed, "source": "Fashion-MNIST train split",
-              "classes": {CLASSES[c]: CATEGORY_OF_CLASS[c] for c in sorted(CATEGORY_OF_CLASS)},
-              "written": len(listed), "products": len(products)}
+    marker = {
+        "images": images,
+        "seed": seed,
+        "source": "Fashion-MNIST train split",
+        "classes": {CLASSES[c]: CATEGORY_OF_CLASS[c] for c in sorted(CATEGORY_OF_CLASS)},
+        "written": len(listed),
+        "products": len(products),
+    }
     (staging / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+    _publish(staging, out_dir, images, seed)
+    return out_dir
+
+
+def _publish(staging: Path, out_dir: Path, images: int, seed: int) -> None:
+    """Rename the finished tree into place; keep another process's identical one if it won."""
+    try:
+        staging.rename(out_dir)
+        return
+    except OSError:  # out_dir exists: another writer finished first, or an old sample
+        pass
+    if _holds_sample(out_dir, images, seed):
+        shutil.rmtree(staging, ignore_errors=True)
+        return
     shutil.rmtree(out_dir, ignore_errors=True)
     staging.rename(out_dir)
-    return out_dir
+
+
+def _holds_sample(folder: Path, images: int, seed: int) -> bool:
+    marker = Path(folder) / MARKER
+    if not marker.is_file():
+        return False
+    info = json.loads(marker.read_text())
+    return info.get("images") == images and info.get("seed") == seed
 
 
 def _plan_products(
@@ -141,13 +230,12 @@ def _write_jpeg(pixels: np.ndarray, path: Path) -> None:
     image.convert("RGB").save(path, format="JPEG", quality=90)
 
 
-def ensure_sample(out_dir: Path, images: int, seed: int = 0, fashion_mnist_dir: Path | None = None) -> Path:
+def ensure_sample(
+    out_dir: Path, images: int, seed: int = 0, fashion_mnist_dir: Path | None = None
+) -> Path:
     """Write the sample unless ``out_dir`` already holds one with the same size and seed."""
-    marker = Path(out_dir) / MARKER
-    if marker.is_file():
-        info = json.loads(marker.read_text())
-        if info.get("images") == images and info.get("seed") == seed:
-            return Path(out_dir)
+    if _holds_sample(out_dir, images, seed):
+        return Path(out_dir)
     return write_sample(out_dir, images, seed, fashion_mnist_dir)
 
 
@@ -158,9 +246,7 @@ def sample_dir(images: int) -> Path:
     return DATA_DIR / f"deepfashion-sample-{images}"
 
 
-def label_sample(
-    data_dir: Path | None = None, sample_images: int = 3000, **options
-) -> LabelSet:
+def label_sample(data_dir: Path | None = None, sample_images: int = 3000, **options) -> LabelSet:
     """The embedded sample's labels: written first (once per size) when ``data_dir`` lacks it."""
     from helpers.data.deepfashion import label_deepfashion
 

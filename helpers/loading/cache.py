@@ -18,11 +18,13 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from helpers.atomic import shareable
 from helpers.errors import InputError
 from helpers.paths import DATA_DIR, write_json
 
@@ -108,8 +110,11 @@ class DiskCache:
                     record, num_parallel_calls=tf.data.AUTOTUNE
                 )
                 final = self.shard_paths[shard]
-                partial = final.with_name(final.name + ".partial")
-                with tf.io.TFRecordWriter(str(partial)) as writer:
+                # A name of its own: several workers may write the same (identical) shard at once.
+                handle, partial = tempfile.mkstemp(prefix=f".{final.name}.", dir=self.folder)
+                os.close(handle)
+                shareable(partial)
+                with tf.io.TFRecordWriter(partial) as writer:
                     for serialized in records.prefetch(tf.data.AUTOTUNE).as_numpy_iterator():
                         writer.write(serialized)
                         bar.update(1)

@@ -63,7 +63,7 @@ class Batches:
     ``arrays``, or ``generator`` for ImageDataGenerator). ``augments`` is True
     when the loader itself augments (ImageDataGenerator); otherwise the training
     step applies the augmentation layers. ``sharded_files`` marks input a
-    multi-worker run can split by file.
+    multi-worker run can split by file (``files`` of them).
     """
 
     images: int
@@ -72,6 +72,7 @@ class Batches:
     cache: str = "none"
     augments: bool = False
     sharded_files: bool = False
+    files: int = 0
 
     def epoch(self, epoch: int = 0):
         return self.make(epoch)
@@ -162,7 +163,8 @@ def tf_batches(
             rows = rows.map(to_model, num_parallel_calls=autotune, deterministic=not shuffle)
             return rows.batch(batch_size).prefetch(autotune)
 
-        return Batches(count, batch_size, make, cache="disk", sharded_files=True)
+        files = len(disk.shard_paths)
+        return Batches(count, batch_size, make, cache="disk", sharded_files=True, files=files)
 
     paths = tf.data.Dataset.from_tensor_slices((items.astype(str), targets))
 

@@ -136,7 +136,9 @@ def train_run(
         batches["val"],
         settings.epochs,
         run.files,
-        key=model_key(settings),
+        # the resolved policy too: "auto" means float32 on a CPU and mixed on a GPU, and a
+        # loss-scaled optimizer's state cannot resume a plain one
+        key={**model_key(settings), "precision": policy},
         patience=settings.patience,
         chief=chief and run.writer,
         verbose=verbose,

@@ -105,7 +105,7 @@ def precision_policy(setting: str) -> str:
     return setting
 
 
-def shard_policy(sharded_files: bool, workers: int, files: int):
-    """tf.data auto-sharding: by file for sharded files (enough of them), else by data."""
+def shard_policy(by_file: bool):
+    """tf.data auto-sharding across workers: by file (disk-cache shards), else by data."""
     policy = tf.data.experimental.AutoShardPolicy
-    return policy.FILE if sharded_files and files >= workers else policy.DATA
+    return policy.FILE if by_file else policy.DATA

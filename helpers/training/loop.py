@@ -201,12 +201,15 @@ class Trainer:
             rows = rows.concatenate(tf.data.Dataset.from_tensors(zeros).repeat(missing))
         return rows.batch(batches.batch_size, drop_remainder=True)
 
-    def _distributed(self, dataset, sharded_files: bool = False, files: int = 0):
+    def _distributed(self, dataset, by_file: bool = False):
         options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = shard_policy(
-            sharded_files, worker_count(self.strategy), files
-        )
+        options.experimental_distribute.auto_shard_policy = shard_policy(by_file)
         return self.strategy.experimental_distribute_dataset(dataset.with_options(options))
+
+    def _by_file(self, batches) -> bool:
+        """Several workers and at least as many disk-cache shards: each worker reads its own files."""
+        workers = worker_count(self.strategy)
+        return batches.sharded_files and workers > 1 and batches.files >= workers
 
     # --- epochs --------------------------------------------------------------------------------
 
@@ -215,10 +218,16 @@ class Trainer:
     ) -> dict[str, float]:
         """One pass over ``batches.epoch(epoch)``; returns the epoch's loss, accuracy and top-3."""
         totals = np.zeros(4)
-        dataset = self._evened(batches.epoch(epoch), batches, pad=False)
-        for step, batch in enumerate(
-            self._distributed(dataset, batches.sharded_files, len(batches))
-        ):
+        dataset = batches.epoch(epoch)
+        by_file = self._by_file(batches)
+        steps = None
+        if by_file:  # workers' shards differ in size: repeat them, the same step count everywhere
+            dataset = dataset.repeat()
+            steps = batches.images // batches.batch_size
+        dataset = self._evened(dataset, batches, pad=False)
+        for step, batch in enumerate(self._distributed(dataset, by_file)):
+            if steps is not None and step >= steps:
+                break
             loss, correct, top, count = (float(v) for v in self._train(batch))
             totals += (loss * count, correct, top, count)
             if hooks is not None:
@@ -351,8 +360,19 @@ class Trainer:
                         path.unlink(missing_ok=True)
                     return Progress(key=key), None
                 arrays = {name: saved[name] for name in saved.files}
-            for group, variables in self._variables().items():
-                _assign(variables, [arrays[f"{group}/{i}"] for i in range(len(variables))])
+            groups = self._variables()
+            saved_groups = {name.split("/")[0] for name in arrays} - {"best", "progress"}
+            if saved_groups != set(groups):
+                raise ValueError(f"saved {sorted(saved_groups)}, this fit has {sorted(groups)}")
+            planned = {
+                group: [arrays[f"{group}/{i}"] for i in range(len(variables))]
+                for group, variables in groups.items()
+            }
+            for group, variables in groups.items():  # every count and shape first, then assign
+                _check(variables, planned[group], arrays, group)
+            for group, variables in groups.items():
+                for variable, value in zip(variables, planned[group], strict=True):
+                    variable.assign(value)
             best = (
                 [arrays[f"best/{i}"] for i in range(len(self.model.weights))]
                 if "best/0" in arrays
@@ -373,14 +393,21 @@ class Trainer:
         return progress, best
 
 
-def _assign(variables, values) -> None:
-    if len(variables) != len(values):
-        raise ValueError(f"{len(values)} saved values for {len(variables)} variables")
+def _check(variables, values, arrays: dict, group: str) -> None:
+    """Refuse (ValueError) saved values that do not fit these variables, before any is assigned."""
+    saved = sum(1 for name in arrays if name.startswith(f"{group}/"))
+    if saved != len(variables):
+        raise ValueError(f"{saved} saved {group} values for {len(variables)} variables")
     for variable, value in zip(variables, values, strict=True):
         if tuple(variable.shape) != tuple(np.shape(value)):
             raise ValueError(
                 f"{variable.path}: saved shape {np.shape(value)}, model shape {tuple(variable.shape)}"
             )
+
+
+def _assign(variables, values) -> None:
+    _check(variables, values, {f"v/{i}": v for i, v in enumerate(values)}, "v")
+    for variable, value in zip(variables, values, strict=True):
         variable.assign(value)
 
 

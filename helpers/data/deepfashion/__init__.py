@@ -102,6 +102,13 @@ def label_deepfashion(
         location.annotations is not None and (location.annotations / CATEGORY_CLOTH).is_file()
     )
     categories = read_categories(location, report) if has_cloth else []
+    if annotated and not categories:  # ids without their names: the benchmark's own list
+        report.keep(
+            location.rel(location.annotations / CATEGORY_CLOTH),
+            "missing-file",
+            "not found: the benchmark's official 50-category list is used for the category ids",
+        )
+        categories = list(OFFICIAL_CATEGORIES)
     known = {name for name, _ in categories}
     annotation = (
         read_image_categories(location, categories, report) if annotated else Annotations({}, {})
