@@ -28,7 +28,7 @@ from helpers.errors import InputError
 from helpers.models import load_model
 from helpers.paths import RUNS_DIR, RunFiles
 from helpers.run import Run
-from helpers.variants import TABLE_COLUMNS, build_variants, measure, optimisation_inputs, recommend
+from helpers.variants import TABLE_COLUMNS, build_variants, measure, optimization_inputs, recommend
 
 
 def bench_labels(data: str):
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     shape = tuple(model.input_shape[1:])
     data = args.data or ("fashion_mnist" if shape[-1] == 1 else "sample")
     batch_size = 128 if data == "fashion_mnist" else 32
-    inputs = optimisation_inputs(bench_labels(data), shape[0], batch_size, seed=0)
+    inputs = optimization_inputs(bench_labels(data), shape[0], batch_size, seed=0)
     files = RunFiles(RUNS_DIR / "bench-inference" / args.model.stem).ensure()
     atomic.save_model(model, files.model)
     started = time.perf_counter()

@@ -2,7 +2,7 @@
 
 The Keras float model, four LiteRT conversions (:mod:`helpers.litert`), the
 structured-pruned model (fine-tuned, and also as full int8) and the
-magnitude-pruned one (:mod:`helpers.optimization`). All are measured one after
+magnitude-pruned one (:mod:`helpers.pruning`). All are measured one after
 another on the same images: accuracy over the whole test split (streamed in
 batches, never held as one array), file size, parameters, FLOPs, median and
 95th-percentile single-image latency with the thread count, and batch
@@ -23,8 +23,8 @@ import pandas as pd
 from helpers import atomic
 from helpers.flops import totals
 from helpers.litert import TFLITE_VARIANTS, LiteRTModel, to_tflite
-from helpers.optimization import KeepPruned, nonzero_params, prune_magnitude, prune_structured
 from helpers.paths import RunFiles
+from helpers.pruning import KeepPruned, nonzero_params, prune_magnitude, prune_structured
 
 # The comparison table's columns, as notebook 07 and bench/inference.py show them.
 TABLE_COLUMNS = [
@@ -276,7 +276,7 @@ def _litert_variant(
     return Variant.from_model(name, model, LiteRTModel(content), len(content))
 
 
-def optimisation_inputs(
+def optimization_inputs(
     labels,
     image_size: int,
     batch_size: int = 32,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from test_optimization import array_batches
+from test_pruning import array_batches
 
 from helpers.flops import totals
 from helpers.litert import LiteRTModel, to_tflite

@@ -9,7 +9,7 @@ import pytest
 from helpers.flops import totals
 from helpers.loading import Batches
 from helpers.models import build_model, build_natural
-from helpers.optimization import KeepPruned, nonzero_params, prune_magnitude, prune_structured
+from helpers.pruning import KeepPruned, nonzero_params, prune_magnitude, prune_structured
 from helpers.variants import fine_tune
 
 RNG = np.random.default_rng(0)
