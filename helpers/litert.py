@@ -1,7 +1,9 @@
 """LiteRT (formerly TensorFlow Lite): conversion of a Keras model in four variants, and a runner.
 
 Conversion goes through Keras' ``model.export`` to a SavedModel, then
-``TFLiteConverter``: float32, dynamic-range int8 (int8 weights, float
+``TFLiteConverter`` (Keras' own ``format="litert"`` takes the same path but
+admits TensorFlow "flex" ops by default, which the plain LiteRT runtime cannot
+run, and writes a file where we want bytes): float32, dynamic-range int8 (int8 weights, float
 activations), float16 weights, and full-integer int8 (int8 weights,
 activations, input and output, calibrated on training images). Models run with
 ``ai_edge_litert``'s interpreter (``tf.lite.Interpreter`` is deprecated).
