@@ -17,7 +17,7 @@ from helpers.data.checks import check_image, check_images
 from helpers.data.labelset import LabelSet, Report
 from helpers.errors import ImageError
 from helpers.images import model_input, read_image
-from helpers.loading import dataframe_flow, tf_batches
+from helpers.loading import generator_flow, tf_batches
 from helpers.widgets import make_image_loader
 
 SIZE = 16
@@ -109,7 +109,7 @@ def test_every_path_sees_the_same_pixels(files):
     np.testing.assert_array_equal(np.round(from_predict * 255), reader)
     np.testing.assert_array_equal(from_figures, reader)
     np.testing.assert_array_equal(from_explorer, reader)
-    flow = dataframe_flow(labels, "test", SIZE, batch_size=len(usable))
+    flow = generator_flow(labels, "test", SIZE, batch_size=len(usable))
     from_generator = np.round(flow[0][0] * 255)  # Keras' own loader: PIL underneath
     for i, name in enumerate(usable):
         # PIL and TensorFlow share libjpeg and its accurate DCT; their colour conversions

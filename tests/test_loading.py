@@ -12,7 +12,7 @@ from helpers.data.labelset import LabelSet
 from helpers.loading import (
     Augment,
     class_weights,
-    dataframe_flow,
+    generator_flow,
     split_arrays,
     split_batches,
     tf_batches,
@@ -61,7 +61,7 @@ def photo_tree(tmp_path_factory) -> LabelSet:
 
 @pytest.mark.parametrize("size", [32, 256])
 def test_tf_data_is_pixel_comparable_to_image_data_generator(photo_tree, size):
-    flow = dataframe_flow(photo_tree, "test", size, batch_size=4)
+    flow = generator_flow(photo_tree, "test", size, batch_size=4)
     from_generator = np.concatenate([flow[i][0] for i in range(len(flow))])
     from_tf = np.concatenate(
         [x.numpy() for x, _ in tf_dataset(photo_tree, "test", size, batch_size=4)]
@@ -136,7 +136,7 @@ def test_training_batches_shuffle_paths_not_images(photo_tree):
 def test_evaluation_iterators_keep_table_order(photo_tree):
     test = photo_tree.split("test")
     expected = test["label"].map({"Dress": 0, "Tee": 1}).tolist()
-    flow = dataframe_flow(photo_tree, "test", 16, batch_size=3)
+    flow = generator_flow(photo_tree, "test", 16, batch_size=3)
     assert [p.split("/img/")[1] for p in flow.filenames] == [
         p.split("img/", 1)[1] for p in test["path"]
     ]
@@ -148,8 +148,8 @@ def test_evaluation_iterators_keep_table_order(photo_tree):
 
 
 def test_training_split_is_shuffled_by_default(photo_tree):
-    assert dataframe_flow(photo_tree, "train", 16).shuffle
-    assert not dataframe_flow(photo_tree, "test", 16).shuffle
+    assert generator_flow(photo_tree, "train", 16).shuffle
+    assert not generator_flow(photo_tree, "test", 16).shuffle
 
 
 def test_augmentation_changes_pixels_but_not_shapes(photo_tree):
@@ -159,7 +159,7 @@ def test_augmentation_changes_pixels_but_not_shapes(photo_tree):
     plain = next(iter(tf_dataset(photo_tree, "test", 32, batch_size=8)))[0].numpy()
     moved = np.asarray(augmentation_layers(augment, seed=1)(plain, training=True))
     assert plain.shape == moved.shape and not np.allclose(plain, moved)
-    flow = dataframe_flow(photo_tree, "test", 32, batch_size=8, augment=augment)
+    flow = generator_flow(photo_tree, "test", 32, batch_size=8, augment=augment)
     assert flow[0][0].shape == plain.shape
     batches = split_batches(photo_tree, 32, 8, loader="ImageDataGenerator", augment=augment)
     assert batches["train"].augments and not batches["test"].augments

@@ -19,7 +19,6 @@ import pandas as pd
 from helpers.data import LabelSet
 from helpers.loading.augment import Augment, augmentation_layers, image_data_generator
 from helpers.loading.generators import (
-    dataframe_flow,
     generator_batches,
     generator_flow,
     split_arrays,
@@ -124,7 +123,6 @@ __all__ = [
     "augmentation_preview",
     "class_weights",
     "compare_pipelines",
-    "dataframe_flow",
     "generator_batches",
     "generator_flow",
     "image_data_generator",

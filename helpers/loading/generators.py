@@ -37,33 +37,6 @@ def split_arrays(labels: LabelSet, split: str) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def dataframe_flow(
-    labels: LabelSet,
-    split: str,
-    image_size: int = 256,
-    batch_size: int = 32,
-    shuffle: bool | None = None,
-    augment: Augment | None = None,
-    seed: int = 0,
-):
-    """``flow_from_dataframe`` over one split; shuffles only the training split by default."""
-    shuffle = (split == "train") if shuffle is None else shuffle
-    return image_data_generator(augment).flow_from_dataframe(
-        split_frame(labels, split),
-        x_col="path",
-        y_col="label",
-        classes=list(labels.classes),
-        class_mode="categorical",
-        target_size=(image_size, image_size),
-        color_mode="rgb",
-        interpolation="bilinear",
-        batch_size=batch_size,
-        shuffle=shuffle,
-        seed=seed,
-        validate_filenames=False,  # the labeler already checked every file
-    )
-
-
 def generator_flow(
     labels: LabelSet,
     split: str,
@@ -73,10 +46,25 @@ def generator_flow(
     augment: Augment | None = None,
     seed: int = 0,
 ):
-    """The ImageDataGenerator iterator for any dataset: files through ``flow_from_dataframe``, arrays through ``flow``."""
+    """The ImageDataGenerator iterator over one split of any dataset: files through
+    ``flow_from_dataframe``, arrays through ``flow``; shuffles only the training split by default."""
     shuffle = (split == "train") if shuffle is None else shuffle
+    generator = image_data_generator(augment)
     if not labels.kind.images.in_memory:
-        return dataframe_flow(labels, split, image_size, batch_size, shuffle, augment, seed)
+        return generator.flow_from_dataframe(
+            split_frame(labels, split),
+            x_col="path",
+            y_col="label",
+            classes=list(labels.classes),
+            class_mode="categorical",
+            target_size=(image_size, image_size),
+            color_mode="rgb",
+            interpolation="bilinear",
+            batch_size=batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            validate_filenames=False,  # the labeler already checked every file
+        )
     import keras
     import tensorflow as tf
 
@@ -84,9 +72,7 @@ def generator_flow(
     if image_size != x.shape[1]:
         x = tf.image.resize(x, (image_size, image_size)).numpy()
     targets = keras.utils.to_categorical(y, len(labels.classes))
-    return image_data_generator(augment).flow(
-        x, targets, batch_size=batch_size, shuffle=shuffle, seed=seed
-    )
+    return generator.flow(x, targets, batch_size=batch_size, shuffle=shuffle, seed=seed)
 
 
 def generator_batches(
