@@ -20,6 +20,8 @@ from pathlib import Path
 import keras
 from keras import layers
 
+from helpers.tta import flip_tta
+
 Builder = Callable[..., keras.Model]
 MODELS: dict[str, Builder] = {}
 
@@ -154,6 +156,7 @@ def ours_family(
     name: str = "ours",
     bn_momentum: float = 0.99,
     head: str = "flatten",
+    tta: bool = False,
 ) -> keras.Model:
     """Our own batch-norm CNN: stages of 3x3 conv-BN-ReLU layers, a 2x2 max-pool between stages,
     then flatten, one hidden dense layer and softmax, with dropout before each dense layer.
@@ -162,7 +165,9 @@ def ours_family(
     convs after pooling (a conv at 7x7 costs a sixteenth of one at 28x28), and most parameters in
     the dense layer, whose FLOPs equal its weights. ``stages`` lists each stage's conv widths;
     ``units=0`` drops the hidden dense layer; ``head="gap"`` global-average-pools instead of
-    flattening; ``bn_momentum`` is batch norm's moving-statistics momentum.
+    flattening; ``bn_momentum`` is batch norm's moving-statistics momentum; ``tta=True`` makes
+    horizontal-flip test-time augmentation part of the model (:mod:`helpers.tta`: twice the
+    inference FLOPs, counted as such).
     """
     if head not in {"flatten", "gap"}:
         raise ValueError(f"head must be 'flatten' or 'gap', got {head!r}")
@@ -186,6 +191,8 @@ def ours_family(
     outputs = layers.Dense(num_classes, activation="softmax", name="predictions", dtype="float32")(
         x
     )
+    if tta:
+        return flip_tta(keras.Model(inputs, outputs, name=f"{name}_trunk"), name=name)
     return keras.Model(inputs, outputs, name=name)
 
 
