@@ -12,7 +12,6 @@ throughput on a bounded sample.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,6 +21,7 @@ import pandas as pd
 
 from helpers import atomic
 from helpers.flops import totals
+from helpers.latency import interleaved_latency_ms, latency_ms, throughput  # noqa: F401 (re-exported)
 from helpers.litert import TFLITE_VARIANTS, LiteRTModel, to_tflite
 from helpers.optimization import KeepPruned, nonzero_params, prune_magnitude, prune_structured
 from helpers.paths import RunFiles
@@ -87,31 +87,6 @@ class Variant:
         )
 
 
-def latency_ms(
-    predict: Callable[[np.ndarray], np.ndarray], image: np.ndarray, runs: int = 50, warmup: int = 5
-) -> tuple[float, float]:
-    """Median and 95th-percentile wall time of single-image predictions, in milliseconds."""
-    for _ in range(warmup):
-        predict(image)
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        predict(image)
-        times.append((time.perf_counter() - started) * 1000)
-    return float(np.median(times)), float(np.percentile(times, 95))
-
-
-def throughput(
-    predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, batch_size: int = 32
-) -> float:
-    """Images per second predicting ``x`` in batches (after one warm-up batch)."""
-    predict(x[:batch_size])
-    started = time.perf_counter()
-    for start in range(0, len(x), batch_size):
-        predict(x[start : start + batch_size])
-    return len(x) / (time.perf_counter() - started)
-
-
 def accuracy(predict: Callable[[np.ndarray], np.ndarray], batches) -> float:
     """Top-1 accuracy of ``predict`` over batches ``(x, one-hot y)``, streamed (a Batches or dataset)."""
     correct = total = 0
@@ -133,13 +108,15 @@ class MeasureInputs:
 def measure(variants: list[Variant], inputs: MeasureInputs, runs: int = 50) -> pd.DataFrame:
     """Accuracy, size, params, FLOPs, threads, p50/p95 single-image latency and throughput of every variant.
 
-    All in this process, one after another, on the same images; ratios are
-    against the first variant (the Keras float model).
+    All in this process on the same images, the single-image latencies timed in turns
+    (:func:`interleaved_latency_ms`); ratios are against the first variant (the Keras float model).
     """
     rows = []
-    for variant in variants:
+    latencies = interleaved_latency_ms(
+        [v.runner.predict for v in variants], inputs.sample[:1], runs
+    )
+    for variant, (p50, p95) in zip(variants, latencies, strict=True):
         predict = variant.runner.predict
-        p50, p95 = latency_ms(predict, inputs.sample[:1], runs)
         rows.append(
             {
                 "variant": variant.name,

@@ -61,3 +61,25 @@ def test_litert_uses_every_core_by_default():
 
     assert LiteRTModel(to_tflite(model, "float32")).threads == (os.cpu_count() or 1)
     assert LiteRTModel(to_tflite(model, "float32"), num_threads=1).threads == 1
+
+
+def test_interleaved_latency_times_every_predictor_in_turns():
+    import time
+
+    from helpers.latency import interleaved_latency_ms
+
+    calls = []
+
+    def slow(x):
+        calls.append("slow")
+        time.sleep(0.002)
+        return x
+
+    def fast(x):
+        calls.append("fast")
+        return x
+
+    (slow_p50, slow_p95), (fast_p50, _) = interleaved_latency_ms([slow, fast], np.zeros(1), 6, 1)
+    assert slow_p50 >= 2.0 > fast_p50 and slow_p95 >= slow_p50
+    timed = calls[2:]  # after one warm-up call each: one call of each per round, order rotating
+    assert len(timed) == 12 and timed[:4] == ["slow", "fast", "fast", "slow"]
