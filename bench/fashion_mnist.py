@@ -42,12 +42,13 @@ import pandas as pd
 from helpers import atomic, plots
 from helpers.data.fashion_mnist import fashion_mnist_labels
 from helpers.flops import totals
+from helpers.latency import interleaved_latency_ms
 from helpers.litert import LiteRTModel, to_tflite
 from helpers.loading import load_inputs, tf_batches
 from helpers.models import build_model
 from helpers.paths import IMAGES_DIR, RUNS_DIR
 from helpers.training import Trainer, recipe, set_seeds
-from helpers.variants import KerasRunner, accuracy, latency_ms
+from helpers.variants import KerasRunner, accuracy
 
 # The seeds' own epoch counts and the accuracies their write-ups claimed.
 SEEDS = {
@@ -80,16 +81,47 @@ def model_path(name: str, epochs: int, seed: int) -> Path:
 
 
 def score(model, labels, seed: int) -> dict:
-    """Test accuracy in float (Keras) and full int8 (LiteRT), and int8 single-image latency."""
+    """Test accuracy in float (Keras) and full int8 (LiteRT); single-image latency of float32 and
+    full-int8 LiteRT at the same thread count, timed in turns."""
     test = tf_batches(labels, "test", 28, 512)
     calibration = load_inputs(labels, labels.split("train").sample(200, random_state=seed), 28)
-    int8 = LiteRTModel(to_tflite(model, "full int8", calibration))
+    lite = LiteRTModel(to_tflite(model, "float32"))
+    int8 = LiteRTModel(to_tflite(model, "full int8", calibration), num_threads=lite.threads)
+    (float_ms, _), (int8_ms, _) = interleaved_latency_ms(
+        [lite.predict, int8.predict], calibration[:1], runs=300
+    )
     return {
         "test_accuracy": accuracy(KerasRunner(model).predict, test),
         "int8_accuracy": accuracy(int8.predict, test),
-        "int8_latency_ms": round(latency_ms(int8.predict, calibration[:1], runs=200)[0], 3),
+        "float_latency_ms": round(float_ms, 3),
+        "int8_latency_ms": round(int8_ms, 3),
         "threads": int8.threads,
     }
+
+
+def rescore(runs_csv: Path, labels) -> None:
+    """Score every run's saved model again in this one process (same conversion code, latencies
+    under the same load) and update its row; runs whose model file is missing keep theirs."""
+    from helpers.models import load_model
+
+    updates = {}
+    for row in pd.read_csv(runs_csv).to_dict("records"):
+        path = model_path(row["model"], int(row["epochs"]), int(row["seed"]))
+        if not path.exists():
+            print(f"{path}: missing; {row['model']} seed {row['seed']} keeps its scores")
+            continue
+        updates[(row["model"], int(row["epochs"]), int(row["seed"]))] = scores = score(
+            load_model(path), labels, int(row["seed"])
+        )
+        print(row["model"], row["seed"], scores, flush=True)
+    with atomic.locked(runs_csv):
+        runs = pd.read_csv(runs_csv)
+        for i, row in runs.iterrows():
+            for column, value in updates.get(
+                (row["model"], row["epochs"], row["seed"]), {}
+            ).items():
+                runs.loc[i, column] = value
+        atomic.write_csv(runs_csv, runs)
 
 
 def train_and_score(name: str, epochs: int, seed: int, labels, batch_size: int) -> dict:
@@ -188,12 +220,17 @@ def summarise(runs: pd.DataFrame, timing: pd.DataFrame | None = None) -> pd.Data
     The time ratio comes from ``timing`` (the one-process timing pass) where it has the model
     at the run's epochs, else from the runs' own wall times; ``time_source`` says which."""
     grouped = runs.groupby(["model", "source", "epochs", "params", "macs", "MFLOPs"], sort=False)
+    optional = {  # columns that older runs files lack
+        "float_latency_ms": ("float_latency_ms", "median"),
+        "threads": ("threads", "max"),
+    }
     table = grouped.agg(
         test_accuracy=("test_accuracy", "mean"),
         accuracy_std=("test_accuracy", "std"),
         seeds=("seed", "count"),
         int8_accuracy=("int8_accuracy", "mean"),
         int8_latency_ms=("int8_latency_ms", "median"),
+        **{k: v for k, v in optional.items() if v[0] in runs},
         train_seconds=("train_seconds", "mean"),
     ).reset_index()
     base = table.loc[table["model"] == "classifier", "train_seconds"]
@@ -211,25 +248,6 @@ def summarise(runs: pd.DataFrame, timing: pd.DataFrame | None = None) -> pd.Data
     return table.round(
         {"test_accuracy": 4, "accuracy_std": 4, "int8_accuracy": 4, "train_seconds": 1}
     )
-
-
-def screen(patterns: list[str], epochs: int, seeds: int, csv: Path) -> int:
-    """Train the named screens on the 54k/6k split; append each to ``csv`` (skipping done ones)."""
-    from helpers.training import screens
-
-    names = screens.select(patterns)
-    labels = fashion_mnist_labels(val_fraction=screens.VAL_FRACTION, seed=screens.SPLIT_SEED)
-    for seed in range(seeds):
-        for name in names:
-            done = pd.read_csv(csv).to_dict("records") if csv.exists() else []
-            if screens.screened(done, name, epochs, seed):
-                print(f"{name} (seed {seed}, {epochs} epochs): already in {csv}")
-                continue
-            print(f"Screening {name} (seed {seed}, {epochs} epochs): {screens.SCREENS[name]}")
-            row = screens.run_screen(name, epochs, seed, labels)
-            atomic.append_csv_row(csv, row)
-            print(", ".join(f"{k}={v}" for k, v in row.items()), flush=True)
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -255,11 +273,17 @@ def main(argv: list[str] | None = None) -> int:
         "--time-epochs", type=int, default=0, metavar="N",
         help="timing pass: train every --models model N epochs in this process (no runs)",
     )  # fmt: skip
+    parser.add_argument(
+        "--rescore", action="store_true",
+        help="score every run's saved model again in this process (int8, latencies); no training",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=IMAGES_DIR / "fashion_mnist_benchmark.csv")
     args = parser.parse_args(argv)
     set_threads(args.threads)
     if args.screen:
-        return screen(args.screen, args.screen_epochs, args.seeds, args.screens_csv)
+        from helpers.training.screens import screen_all
+
+        return screen_all(args.screen, args.screen_epochs, args.seeds, args.screens_csv)
     epochs = {
         **{k: v[0] for k, v in SEEDS.items()},
         **OURS,
@@ -272,14 +296,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     runs_csv, timing_csv = args.out.with_suffix(".runs.csv"), args.out.with_suffix(".timing.csv")
-    if args.time_epochs:
+    if args.rescore:
+        rescore(runs_csv, labels)
+    elif args.time_epochs:
         timing = time_epochs(args.models, args.time_epochs, epochs, labels, args.batch_size)
         atomic.write_csv(timing_csv, timing)
         print(timing.to_string(index=False))
     elif not args.resume:
         runs_csv.unlink(missing_ok=True)  # a fresh benchmark
     rows = current_runs(pd.read_csv(runs_csv)) if runs_csv.exists() else []
-    todo = [] if args.time_epochs else pending(args.models, args.seeds, epochs, rows)
+    todo = (
+        [] if args.time_epochs or args.rescore else pending(args.models, args.seeds, epochs, rows)
+    )
     if rows:
         print(f"{runs_csv}: {len(rows)} runs kept, {len(todo)} to go")
     for name, seed in todo:  # appended one by one, under a lock: nothing lost if stopped

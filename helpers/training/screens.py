@@ -139,3 +139,25 @@ def screened(rows: list[dict], name: str, epochs: int, seed: int) -> bool:
     return any(
         r["screen"] == name and int(r["epochs"]) == epochs and int(r["seed"]) == seed for r in rows
     )
+
+
+def screen_all(patterns: list[str], epochs: int, seeds: int, csv) -> int:
+    """Train the named screens on the 54k/6k split; append each to ``csv`` (skipping done ones)."""
+    import pandas as pd
+
+    from helpers import atomic
+    from helpers.data.fashion_mnist import fashion_mnist_labels
+
+    names = select(patterns)
+    labels = fashion_mnist_labels(val_fraction=VAL_FRACTION, seed=SPLIT_SEED)
+    for seed in range(seeds):
+        for name in names:
+            done = pd.read_csv(csv).to_dict("records") if csv.exists() else []
+            if screened(done, name, epochs, seed):
+                print(f"{name} (seed {seed}, {epochs} epochs): already in {csv}")
+                continue
+            print(f"Screening {name} (seed {seed}, {epochs} epochs): {SCREENS[name]}", flush=True)
+            row = run_screen(name, epochs, seed, labels)
+            atomic.append_csv_row(csv, row)
+            print(", ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+    return 0
