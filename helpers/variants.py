@@ -191,19 +191,23 @@ def build_variants(
     prune_ratio: float = 0.5,
     finetune_epochs: int = 2,
     log: Callable[[str], None] = print,
+    threads: int | None = None,
 ) -> list[Variant]:
     """The Keras float model (``files.model``), four LiteRT conversions, structured and magnitude
     pruning (fine-tuned), each written into ``files``' folder under its fixed name.
 
     The structured-pruned model is also converted to full int8, the combination
     that cuts both FLOPs and bytes. A model that is not a chain skips pruning.
+    LiteRT variants run on ``threads`` threads (default: every core).
     """
     variants = [
         Variant.from_model("Keras float32", model, KerasRunner(model), files.model.stat().st_size)
     ]
     for name in TFLITE_VARIANTS:
         variants.append(
-            _litert_variant(f"LiteRT {name}", model, name, representative, files.tflite(name))
+            _litert_variant(
+                f"LiteRT {name}", model, name, representative, files.tflite(name), threads
+            )
         )
     if prune_ratio <= 0:
         return variants
@@ -230,6 +234,7 @@ def build_variants(
             "full int8",
             representative,
             files.tflite("pruned full int8"),
+            threads,
         )
     )
     sparse, masks = prune_magnitude(model, prune_ratio)
@@ -246,11 +251,16 @@ def build_variants(
 
 
 def _litert_variant(
-    name: str, model: keras.Model, kind: str, representative: np.ndarray, path
+    name: str,
+    model: keras.Model,
+    kind: str,
+    representative: np.ndarray,
+    path,
+    threads: int | None = None,
 ) -> Variant:
     content = to_tflite(model, kind, representative)
     atomic.write_bytes(path, content)
-    return Variant.from_model(name, model, LiteRTModel(content), len(content))
+    return Variant.from_model(name, model, LiteRTModel(content, threads), len(content))
 
 
 def optimisation_inputs(
