@@ -96,6 +96,7 @@ def score(model, labels, seed: int) -> dict:
         "float_latency_ms": round(float_ms, 3),
         "int8_latency_ms": round(int8_ms, 3),
         "threads": int8.threads,
+        "int8_runtime": int8.runtime,
     }
 
 

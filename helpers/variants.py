@@ -37,6 +37,7 @@ TABLE_COLUMNS = [
     "flops",
     "flops_ratio",
     "threads",
+    "runtime",
     "latency_p50_ms",
     "latency_p95_ms",
     "speedup_p50",
@@ -52,6 +53,7 @@ class KerasRunner:
 
         self.model = model
         self.threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
+        self.runtime = "TensorFlow"
         self._call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -126,6 +128,7 @@ def measure(variants: list[Variant], inputs: MeasureInputs, runs: int = 50) -> p
                 "macs": variant.macs,
                 "flops": variant.flops,
                 "threads": variant.runner.threads,
+                "runtime": getattr(variant.runner, "runtime", ""),
                 "latency_p50_ms": round(p50, 3),
                 "latency_p95_ms": round(p95, 3),
                 "images_per_s": round(throughput(predict, inputs.sample), 1),

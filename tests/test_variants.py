@@ -46,6 +46,7 @@ def test_measure_and_recommend():
     assert table.loc[0, "speedup_p50"] == 1.0 and table.loc[1, "size_ratio"] == 0.5
     assert (table["latency_p95_ms"] >= table["latency_p50_ms"]).all()
     assert (table["threads"] >= 1).all()
+    assert table["runtime"].tolist() == ["TensorFlow", "XNNPACK"]
     assert table.loc[0, "flops"] == totals(model)["flops"]
     text = recommend(table)
     assert text.splitlines()[-1].startswith("Ship ") and "threads" in text
@@ -83,3 +84,17 @@ def test_interleaved_latency_times_every_predictor_in_turns():
     assert slow_p50 >= 2.0 > fast_p50 and slow_p95 >= slow_p50
     timed = calls[2:]  # after one warm-up call each: one call of each per round, order rotating
     assert len(timed) == 12 and timed[:4] == ["slow", "fast", "fast", "slow"]
+
+
+def test_litert_says_which_runtime_runs_the_model():
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    model = build_natural("fashion_cnn")
+    x = RNG.random((20, 28, 28, 1)).astype("float32")
+    int8 = LiteRTModel(to_tflite(model, "full int8", x))
+    assert int8.runtime == "XNNPACK"  # int8 convolutions on XNNPACK, not LiteRT's own kernels
+    int8.interpreter = Interpreter(
+        model_content=int8.content,
+        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
+    assert int8.runtime == "built-in"
