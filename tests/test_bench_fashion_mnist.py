@@ -100,6 +100,9 @@ def test_screens_are_chosen_by_pattern_and_not_repeated():
     from helpers.training import screens
 
     assert screens.select(["tiny/ls*"]) == ["tiny/ls0.1", "tiny/ls0.2"]
+    assert screens.select(["tiny/sgd", "tiny/ls*", "tiny/ls0.1"]) == [
+        "tiny/sgd", "tiny/ls0.1", "tiny/ls0.2",
+    ]  # fmt: skip
     with pytest.raises(ValueError, match="no screen matches"):
         screens.select(["tiny/nothing"])
     done = [{"screen": "tiny/ls0.1", "epochs": 8, "seed": 0}]

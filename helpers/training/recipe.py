@@ -123,6 +123,10 @@ RECIPES: dict[str, Recipe] = {
         "issue7 with shift 0.07 (2 px)", Augment(horizontal_flip=True, shift=0.07)
     ),
     "flip": _cosine("issue7 without shift (flip only)", Augment(horizontal_flip=True)),
+    "wd0.1": _cosine("issue7 with weight decay 0.1", FLIP_SHIFT, weight_decay=0.1),
+    "wd0.05+ls0.1": _cosine(
+        "issue7 with weight decay 0.05 + label smoothing 0.1", FLIP_SHIFT, 0.1, weight_decay=0.05
+    ),
     "erase": _cosine(
         "issue7 + random erasing p=0.5", Augment(horizontal_flip=True, shift=0.1, erasing=0.5)
     ),

@@ -58,12 +58,23 @@ SCREENS: dict[str, Screen] = {
     "tiny/dropout0": _tiny("issue7", dropout=0.0),
     "tiny/bn0.9": _tiny("issue7", bn_momentum=0.9),
     "tiny/erase": _tiny("erase"),
+    # Round 2: the round-1 winners together (weight decay 0.05, less dropout), then shapes.
+    "tiny/wd0.05+dropout0.1": _tiny("wd0.05", dropout=0.1),
+    "tiny/wd0.05+dropout0": _tiny("wd0.05", dropout=0.0),
+    "tiny/wd0.1+dropout0.1": _tiny("wd0.1", dropout=0.1),
+    "tiny/wd0.05+ls0.1+dropout0.1": _tiny("wd0.05+ls0.1", dropout=0.1),
+    "tiny/half+tta": _tiny("wd0.05", dropout=0.1, stages=((16,), (32,), (48,)), tta=True),
+    "tiny/16|32,32|48": _tiny("wd0.05", dropout=0.1, stages=((16,), (32, 32), (48,))),
+    "ours/wd0.05+dropout0.1": _ours("wd0.05", dropout=0.1),
+    "ours/trunk15+tta": _ours("wd0.05", dropout=0.1, stages=((24,), (48,), (64, 96)), tta=True),
+    "ours/24|48,48|96,96": _ours("wd0.05", dropout=0.1, stages=((24,), (48, 48), (96, 96))),
 }
 
 
 def select(patterns: list[str]) -> list[str]:
-    """Screen names matching any of ``patterns`` (shell-style: ``tiny/*``), in registry order."""
-    chosen = [n for n in SCREENS if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+    """Screen names matching ``patterns`` (shell-style: ``tiny/*``): in the order of the patterns,
+    each pattern's matches in registry order, none twice."""
+    chosen = list(dict.fromkeys(n for p in patterns for n in SCREENS if fnmatch.fnmatchcase(n, p)))
     unknown = [p for p in patterns if not any(fnmatch.fnmatchcase(n, p) for n in SCREENS)]
     if unknown:
         raise ValueError(f"no screen matches {unknown}; known: {sorted(SCREENS)}")
