@@ -93,6 +93,7 @@ def _cosine(description: str, augment: Augment | None, label_smoothing: float = 
 
 
 FLIP_SHIFT = Augment(horizontal_flip=True, shift=0.1)
+SHIFT2 = Augment(horizontal_flip=True, shift=0.07)  # 2 pixels of 28
 
 # Every recipe screened (``bench/fashion_mnist.py --screen``), by name. Names say what differs
 # from ``issue7``, the recipe issue 7 ended with.
@@ -119,13 +120,26 @@ RECIPES: dict[str, Recipe] = {
         kind="sgd",
         peak_learning_rate=0.1,
     ),
-    "shift0.07": _cosine(
-        "issue7 with shift 0.07 (2 px)", Augment(horizontal_flip=True, shift=0.07)
-    ),
+    "shift0.07": _cosine("issue7 with shift 0.07 (2 px)", SHIFT2),
     "flip": _cosine("issue7 without shift (flip only)", Augment(horizontal_flip=True)),
     "wd0.1": _cosine("issue7 with weight decay 0.1", FLIP_SHIFT, weight_decay=0.1),
     "wd0.05+ls0.1": _cosine(
         "issue7 with weight decay 0.05 + label smoothing 0.1", FLIP_SHIFT, 0.1, weight_decay=0.05
+    ),
+    "shift0.07+wd0.05": _cosine(
+        "issue7 with shift 0.07 (2 px) and weight decay 0.05", SHIFT2, weight_decay=0.05
+    ),
+    "shift0.07+wd0.05+lr1e-2": _cosine(
+        "issue7 with shift 0.07, weight decay 0.05, peak learning rate 1e-2",
+        SHIFT2,
+        weight_decay=0.05,
+        peak_learning_rate=1e-2,
+    ),
+    "shift0.07+wd0.05+ls0.1": _cosine(
+        "issue7 with shift 0.07, weight decay 0.05, label smoothing 0.1",
+        SHIFT2,
+        0.1,
+        weight_decay=0.05,
     ),
     "erase": _cosine(
         "issue7 + random erasing p=0.5", Augment(horizontal_flip=True, shift=0.1, erasing=0.5)

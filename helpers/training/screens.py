@@ -68,6 +68,11 @@ SCREENS: dict[str, Screen] = {
     "ours/wd0.05+dropout0.1": _ours("wd0.05", dropout=0.1),
     "ours/trunk15+tta": _ours("wd0.05", dropout=0.1, stages=((24,), (48,), (64, 96)), tta=True),
     "ours/24|48,48|96,96": _ours("wd0.05", dropout=0.1, stages=((24,), (48, 48), (96, 96))),
+    # Round 3: with the smaller shift too; the learning rate and label smoothing on top.
+    "tiny/r3": _tiny("shift0.07+wd0.05", dropout=0.1),
+    "tiny/r3+lr1e-2": _tiny("shift0.07+wd0.05+lr1e-2", dropout=0.1),
+    "tiny/r3+ls0.1": _tiny("shift0.07+wd0.05+ls0.1", dropout=0.1),
+    "tiny/r3+dropout0": _tiny("shift0.07+wd0.05", dropout=0.0),
 }
 
 
