@@ -94,6 +94,7 @@ def _cosine(description: str, augment: Augment | None, label_smoothing: float = 
 
 FLIP_SHIFT = Augment(horizontal_flip=True, shift=0.1)
 SHIFT2 = Augment(horizontal_flip=True, shift=0.07)  # 2 pixels of 28
+FLIP = Augment(horizontal_flip=True)
 
 # Every recipe screened (``bench/fashion_mnist.py --screen``), by name. Names say what differs
 # from ``issue7``, the recipe issue 7 ended with.
@@ -121,24 +122,24 @@ RECIPES: dict[str, Recipe] = {
         peak_learning_rate=0.1,
     ),
     "shift0.07": _cosine("issue7 with shift 0.07 (2 px)", SHIFT2),
-    "flip": _cosine("issue7 without shift (flip only)", Augment(horizontal_flip=True)),
+    "flip": _cosine("issue7 without shift (flip only)", FLIP),
     "wd0.1": _cosine("issue7 with weight decay 0.1", FLIP_SHIFT, weight_decay=0.1),
     "wd0.05+ls0.1": _cosine(
         "issue7 with weight decay 0.05 + label smoothing 0.1", FLIP_SHIFT, 0.1, weight_decay=0.05
     ),
-    "shift0.07+wd0.05": _cosine(
-        "issue7 with shift 0.07 (2 px) and weight decay 0.05", SHIFT2, weight_decay=0.05
-    ),
-    "shift0.07+wd0.05+lr1e-2": _cosine(
-        "issue7 with shift 0.07, weight decay 0.05, peak learning rate 1e-2",
-        SHIFT2,
+    "flip+wd0.05": _cosine("issue7 without shift, weight decay 0.05", FLIP, weight_decay=0.05),
+    "flip+wd0.05+lr1e-2": _cosine(
+        "issue7 without shift, weight decay 0.05, peak learning rate 1e-2",
+        FLIP,
         weight_decay=0.05,
         peak_learning_rate=1e-2,
     ),
-    "shift0.07+wd0.05+ls0.1": _cosine(
-        "issue7 with shift 0.07, weight decay 0.05, label smoothing 0.1",
-        SHIFT2,
-        0.1,
+    "flip+wd0.05+ls0.1": _cosine(
+        "issue7 without shift, weight decay 0.05, label smoothing 0.1", FLIP, 0.1, weight_decay=0.05
+    ),
+    "flip+wd0.05+erase": _cosine(
+        "issue7 without shift, weight decay 0.05, random erasing p=0.5",
+        Augment(horizontal_flip=True, erasing=0.5),
         weight_decay=0.05,
     ),
     "erase": _cosine(

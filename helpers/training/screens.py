@@ -68,11 +68,17 @@ SCREENS: dict[str, Screen] = {
     "ours/wd0.05+dropout0.1": _ours("wd0.05", dropout=0.1),
     "ours/trunk15+tta": _ours("wd0.05", dropout=0.1, stages=((24,), (48,), (64, 96)), tta=True),
     "ours/24|48,48|96,96": _ours("wd0.05", dropout=0.1, stages=((24,), (48, 48), (96, 96))),
-    # Round 3: with the smaller shift too; the learning rate and label smoothing on top.
-    "tiny/r3": _tiny("shift0.07+wd0.05", dropout=0.1),
-    "tiny/r3+lr1e-2": _tiny("shift0.07+wd0.05+lr1e-2", dropout=0.1),
-    "tiny/r3+ls0.1": _tiny("shift0.07+wd0.05+ls0.1", dropout=0.1),
-    "tiny/r3+dropout0": _tiny("shift0.07+wd0.05", dropout=0.0),
+    # Round 3: no shift (flip only), the round-1 winner by far; weight decay, dropout, learning
+    # rate, label smoothing, erasing on top of it.
+    "tiny/flip+wd0.05": _tiny("flip+wd0.05"),
+    "tiny/flip+wd0.05+dropout0.1": _tiny("flip+wd0.05", dropout=0.1),
+    "tiny/flip+dropout0.1": _tiny("flip", dropout=0.1),
+    "tiny/flip+wd0.05+lr1e-2": _tiny("flip+wd0.05+lr1e-2"),
+    "tiny/flip+wd0.05+ls0.1": _tiny("flip+wd0.05+ls0.1"),
+    "tiny/flip+wd0.05+erase": _tiny("flip+wd0.05+erase"),
+    "tiny/flip+half+tta": _tiny("flip+wd0.05", stages=((16,), (32,), (48,)), tta=True),
+    "ours/flip+wd0.05": _ours("flip+wd0.05"),
+    "ours/flip+trunk15+tta": _ours("flip+wd0.05", stages=((24,), (48,), (64, 96)), tta=True),
 }
 
 
