@@ -3,15 +3,26 @@
     python bench/fashion_mnist.py                                   # seed models at their own epochs, ours at 30
     python bench/fashion_mnist.py --models ours_tiny classifier --epochs ours_tiny=30 classifier=30 --seeds 3
     python bench/fashion_mnist.py --resume     # keep the finished runs in the .runs.csv, train the rest
+    python bench/fashion_mnist.py --screen 'tiny/*' --screen-epochs 8   # recipe screens (54k/6k split)
+    python bench/fashion_mnist.py --time-epochs 2   # every model N epochs in one process: time ratios
 
 Seed models train as their write-ups did (Adam 1e-3, no augmentation); ours
 with AdamW, a linear warm-up then a cosine schedule, and shift + flip
 augmentation. Each model trains for a fixed number of epochs on
 all 60,000 training images and is scored once on the 10,000 test images, then
 converted to full-integer int8 LiteRT and scored and timed again. Training
-wall time is reported relative to the seed ``classifier``'s, measured in the
-same run (a resumed run mixes processes: run it on an otherwise idle machine).
+wall time is reported relative to the seed ``classifier``'s: from the timing
+pass (``--time-epochs``: every model trained a few epochs one after another in
+one process, seconds per epoch times each model's epochs) when its CSV exists,
+else from the runs' own wall times (which mix processes when resumed or run
+side by side). Every run is appended to the ``.runs.csv`` under a lock, so
+several processes (``--threads 1`` each on a small machine) can share it.
 Writes a CSV and the accuracy-against-FLOPs chart.
+
+``--screen`` never touches the test images: it trains named screens
+(:mod:`helpers.training.screens`: a model, its options, a recipe of
+:mod:`helpers.training.recipe`) on 54,000 training images and scores them on
+the other 6,000, appending every run to ``fashion_mnist_screens.csv``.
 """
 
 from __future__ import annotations
@@ -29,12 +40,13 @@ import pandas as pd
 from helpers import atomic, plots
 from helpers.data.fashion_mnist import fashion_mnist_labels
 from helpers.flops import totals
+from helpers.latency import interleaved_latency_ms, set_tf_threads
 from helpers.litert import LiteRTModel, to_tflite
 from helpers.loading import load_inputs, tf_batches
 from helpers.models import build_model
-from helpers.paths import IMAGES_DIR
+from helpers.paths import IMAGES_DIR, RUNS_DIR
 from helpers.training import Trainer, recipe, set_seeds
-from helpers.variants import KerasRunner, accuracy, latency_ms
+from helpers.variants import KerasRunner, accuracy
 
 # The seeds' own epoch counts and the accuracies their write-ups claimed.
 SEEDS = {
@@ -46,12 +58,61 @@ SEEDS = {
 OURS = {"ours_tiny": 30, "ours": 30}
 
 
+def model_path(name: str, epochs: int, seed: int) -> Path:
+    """Where a benchmark run's trained model is kept (``--rescore`` measures it again)."""
+    return RUNS_DIR / "fashion-mnist-bench" / f"{name}-e{epochs}-s{seed}.keras"
+
+
+def score(model, labels, seed: int) -> dict:
+    """Test accuracy in float (Keras) and full int8 (LiteRT); single-image latency of float32 and
+    full-int8 LiteRT at the same thread count, timed in turns."""
+    test = tf_batches(labels, "test", 28, 512)
+    calibration = load_inputs(labels, labels.split("train").sample(200, random_state=seed), 28)
+    lite = LiteRTModel(to_tflite(model, "float32"))
+    int8 = LiteRTModel(to_tflite(model, "full int8", calibration), num_threads=lite.threads)
+    (float_ms, _), (int8_ms, _) = interleaved_latency_ms(
+        [lite.predict, int8.predict], calibration[:1], runs=300
+    )
+    return {
+        "test_accuracy": accuracy(KerasRunner(model).predict, test),
+        "int8_accuracy": accuracy(int8.predict, test),
+        "float_latency_ms": round(float_ms, 3),
+        "int8_latency_ms": round(int8_ms, 3),
+        "threads": int8.threads,
+        "int8_runtime": int8.runtime,
+    }
+
+
+def rescore(runs_csv: Path, labels) -> None:
+    """Score every run's saved model again in this one process (same conversion code, latencies
+    under the same load) and update its row; runs whose model file is missing keep theirs."""
+    from helpers.models import load_model
+
+    updates = {}
+    for row in pd.read_csv(runs_csv).to_dict("records"):
+        path = model_path(row["model"], int(row["epochs"]), int(row["seed"]))
+        if not path.exists():
+            print(f"{path}: missing; {row['model']} seed {row['seed']} keeps its scores")
+            continue
+        updates[(row["model"], int(row["epochs"]), int(row["seed"]))] = scores = score(
+            load_model(path), labels, int(row["seed"])
+        )
+        print(row["model"], row["seed"], scores, flush=True)
+    with atomic.locked(runs_csv):
+        runs = pd.read_csv(runs_csv)
+        for i, row in runs.iterrows():
+            for column, value in updates.get(
+                (row["model"], row["epochs"], row["seed"]), {}
+            ).items():
+                runs.loc[i, column] = value
+        atomic.write_csv(runs_csv, runs)
+
+
 def train_and_score(name: str, epochs: int, seed: int, labels, batch_size: int) -> dict:
     """Train one model with its recipe through the one training loop; score it in float and full int8."""
     set_seeds(seed)
     how = recipe(name)
     train = tf_batches(labels, "train", 28, batch_size, shuffle=True, seed=seed)
-    test = tf_batches(labels, "test", 28, 512)
     model = build_model(name, (28, 28, 1), 10)
     trainer = Trainer(
         model, how.optimizer(epochs * len(train)), augment=how.augment,
@@ -60,9 +121,7 @@ def train_and_score(name: str, epochs: int, seed: int, labels, batch_size: int) 
     started = time.perf_counter()
     trainer.fit(train, None, epochs, verbose=2)
     seconds = time.perf_counter() - started
-    runner = KerasRunner(model)
-    calibration = load_inputs(labels, labels.split("train").sample(200, random_state=seed), 28)
-    int8 = LiteRTModel(to_tflite(model, "full int8", calibration))
+    atomic.save_model(model, model_path(name, epochs, seed))
     cost = totals(model)
     return {
         "model": name,
@@ -72,11 +131,11 @@ def train_and_score(name: str, epochs: int, seed: int, labels, batch_size: int) 
         "params": cost["params"],
         "macs": cost["macs"],
         "MFLOPs": round(cost["flops"] / 1e6, 2),
+        "recipe": how.description,
+        "batch_size": batch_size,
         "train_seconds": round(seconds, 1),
-        "test_accuracy": accuracy(runner.predict, test),
-        "int8_accuracy": accuracy(int8.predict, test),
-        "int8_latency_ms": round(latency_ms(int8.predict, calibration[:1], runs=200)[0], 3),
-        "threads": int8.threads,
+        "train_threads": set_tf_threads(0),
+        **score(model, labels, seed),
     }
 
 
@@ -106,21 +165,69 @@ def current_runs(runs: pd.DataFrame) -> list[dict]:
     return runs[~changed].to_dict("records")
 
 
-def summarise(runs: pd.DataFrame) -> pd.DataFrame:
-    """Mean and spread over seeds per model, wall time relative to the seed classifier, claims beside."""
+def time_epochs(
+    models: list[str], n: int, epochs: dict[str, int], labels, batch_size: int
+) -> pd.DataFrame:
+    """The timing pass: each model trained ``n`` epochs with its recipe, one after another in this
+    process; seconds per epoch (the epochs after the first, which traces the step) and each
+    model's whole training (its own epochs) relative to the classifier's."""
+    rows = []
+    train = tf_batches(labels, "train", 28, batch_size, shuffle=True, seed=0)
+    for name in models:
+        set_seeds(0)
+        how = recipe(name)
+        model = build_model(name, (28, 28, 1), 10)
+        trainer = Trainer(
+            model, how.optimizer(epochs[name] * len(train)), augment=how.augment,
+            label_smoothing=how.label_smoothing,
+        )  # fmt: skip
+        seconds = trainer.fit(train, None, n, verbose=2)["seconds"].to_numpy()
+        rows.append({
+            "model": name, "timed_epochs": n, "first_epoch_seconds": seconds[0],
+            "seconds_per_epoch": round(float(np.mean(seconds[1:] if n > 1 else seconds)), 2),
+            "epochs": epochs[name], "threads": set_tf_threads(0), "batch_size": batch_size,
+            "cpus": os.cpu_count(), "measured": time.strftime("%Y-%m-%d %H:%M"),
+        })  # fmt: skip
+        print(rows[-1], flush=True)
+    timing = pd.DataFrame(rows)
+    timing["train_seconds_estimate"] = (timing["seconds_per_epoch"] * timing["epochs"]).round(1)
+    base = timing.loc[timing["model"] == "classifier", "train_seconds_estimate"]
+    timing["time_vs_classifier"] = (
+        (timing["train_seconds_estimate"] / base.iloc[0]).round(2) if len(base) else np.nan
+    )
+    return timing
+
+
+def summarise(runs: pd.DataFrame, timing: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Mean and spread over seeds per model, wall time relative to the seed classifier, claims beside.
+
+    The time ratio comes from ``timing`` (the one-process timing pass) where it has the model
+    at the run's epochs, else from the runs' own wall times; ``time_source`` says which."""
     grouped = runs.groupby(["model", "source", "epochs", "params", "macs", "MFLOPs"], sort=False)
+    optional = {  # columns that older runs files lack
+        "float_latency_ms": ("float_latency_ms", "median"),
+        "threads": ("threads", "max"),
+    }
     table = grouped.agg(
         test_accuracy=("test_accuracy", "mean"),
         accuracy_std=("test_accuracy", "std"),
         seeds=("seed", "count"),
         int8_accuracy=("int8_accuracy", "mean"),
         int8_latency_ms=("int8_latency_ms", "median"),
+        **{k: v for k, v in optional.items() if v[0] in runs},
         train_seconds=("train_seconds", "mean"),
     ).reset_index()
     base = table.loc[table["model"] == "classifier", "train_seconds"]
     table["time_vs_classifier"] = (
         (table["train_seconds"] / base.iloc[0]).round(2) if len(base) else np.nan
     )
+    table["time_source"] = "runs"
+    if timing is not None and len(timing):
+        timed = timing.set_index(["model", "epochs"])["time_vs_classifier"]
+        keys = list(zip(table["model"], table["epochs"], strict=True))
+        found = [k in timed.index for k in keys]
+        table.loc[found, "time_vs_classifier"] = [timed[k] for k in keys if k in timed.index]
+        table.loc[found, "time_source"] = "timing pass"
     table["claimed_accuracy"] = table["model"].map({k: v[1] for k, v in SEEDS.items()})
     return table.round(
         {"test_accuracy": 4, "accuracy_std": 4, "int8_accuracy": 4, "train_seconds": 1}
@@ -140,8 +247,27 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="keep the runs already in the .runs.csv and train only the missing ones",
     )
+    parser.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0: all cores)")
+    parser.add_argument("--screen", nargs="+", metavar="NAME", help="screen these (patterns)")
+    parser.add_argument("--screen-epochs", type=int, default=8)
+    parser.add_argument(
+        "--screens-csv", type=Path, default=IMAGES_DIR / "fashion_mnist_screens.csv"
+    )
+    parser.add_argument(
+        "--time-epochs", type=int, default=0, metavar="N",
+        help="timing pass: train every --models model N epochs in this process (no runs)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--rescore", action="store_true",
+        help="score every run's saved model again in this process (int8, latencies); no training",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=IMAGES_DIR / "fashion_mnist_benchmark.csv")
     args = parser.parse_args(argv)
+    set_tf_threads(args.threads)
+    if args.screen:
+        from helpers.training.screens import screen_all
+
+        return screen_all(args.screen, args.screen_epochs, args.seeds, args.screens_csv)
     epochs = {
         **{k: v[0] for k, v in SEEDS.items()},
         **OURS,
@@ -150,18 +276,32 @@ def main(argv: list[str] | None = None) -> int:
     labels = fashion_mnist_labels(val_fraction=0.0)
     print(
         f"Fashion-MNIST {len(labels.split('train'))}/{len(labels.split('test'))}; "
-        f"{os.cpu_count()} CPUs, {platform.machine()}"
+        f"{os.cpu_count()} CPUs, {platform.machine()}, {set_tf_threads(0)} TensorFlow threads"
     )
-    runs_csv = args.out.with_suffix(".runs.csv")
-    rows = current_runs(pd.read_csv(runs_csv)) if args.resume and runs_csv.exists() else []
-    todo = pending(args.models, args.seeds, epochs, rows)
-    if rows:
-        print(f"Resuming {runs_csv}: {len(rows)} runs kept, {len(todo)} to go")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    for name, seed in todo:
-        rows.append(train_and_score(name, epochs[name], seed, labels, args.batch_size))
-        atomic.write_csv(runs_csv, pd.DataFrame(rows))  # nothing lost if stopped
-    table = summarise(pd.DataFrame(rows))
+    runs_csv, timing_csv = args.out.with_suffix(".runs.csv"), args.out.with_suffix(".timing.csv")
+    if args.rescore:
+        rescore(runs_csv, labels)
+    elif args.time_epochs:
+        timing = time_epochs(args.models, args.time_epochs, epochs, labels, args.batch_size)
+        atomic.write_csv(timing_csv, timing)
+        print(timing.to_string(index=False))
+    elif not args.resume:
+        runs_csv.unlink(missing_ok=True)  # a fresh benchmark
+    rows = current_runs(pd.read_csv(runs_csv)) if runs_csv.exists() else []
+    todo = (
+        [] if args.time_epochs or args.rescore else pending(args.models, args.seeds, epochs, rows)
+    )
+    if rows:
+        print(f"{runs_csv}: {len(rows)} runs kept, {len(todo)} to go")
+    for name, seed in todo:  # appended one by one, under a lock: nothing lost if stopped
+        atomic.append_csv_row(
+            runs_csv, train_and_score(name, epochs[name], seed, labels, args.batch_size)
+        )
+    if not runs_csv.exists():
+        return 0
+    timing = pd.read_csv(timing_csv) if timing_csv.exists() else None
+    table = summarise(pd.DataFrame(current_runs(pd.read_csv(runs_csv))), timing)
     atomic.write_csv(args.out, table)
     plots.accuracy_vs_flops(table, path=args.out.with_name("fashion_mnist_accuracy_vs_flops.png"))
     with pd.option_context("display.width", 250, "display.max_columns", None):

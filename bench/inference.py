@@ -2,12 +2,13 @@
 
     python bench/inference.py MODEL.keras [--data fashion_mnist|sample] [--prune 0.5] [--finetune-epochs 2]
     python bench/inference.py --train fashion_cnn --epochs 3      # train a Fashion-MNIST model first
+    python bench/inference.py MODEL.keras --threads 1              # LiteRT and TensorFlow on 1 thread
 
 The test images (Fashion-MNIST's 10,000, or the embedded sample's test split
 at the model's input size), the calibration images and the fine-tuning data
 come from the same dataset. Everything runs in this process, one variant after
-another, so the latency ratios hold on a shared machine; every latency is
-measured with the thread count shown.
+another, the single-image latencies timed in turns so the latency ratios hold
+on a shared machine; every latency is measured with the thread count shown.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from helpers import atomic
 from helpers.data.fashion_mnist import fashion_mnist_labels
 from helpers.data.sample import label_sample
 from helpers.errors import InputError
+from helpers.latency import set_tf_threads
 from helpers.models import load_model
 from helpers.paths import RUNS_DIR, RunFiles
 from helpers.run import Run
@@ -68,7 +70,12 @@ def main(argv: list[str] | None = None) -> int:
         "--runs", type=int, default=100, help="single-image predictions timed per variant"
     )
     parser.add_argument("--csv", type=Path, help="also write the table here")
+    parser.add_argument(
+        "--threads", type=int, default=0,
+        help="threads for LiteRT and TensorFlow (0: every core); the table shows them",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    set_tf_threads(args.threads)
 
     if args.train:
         args.model = train_fashion_model(args.train, args.epochs)
@@ -94,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         inputs["val"],
         prune_ratio=args.prune,
         finetune_epochs=args.finetune_epochs,
+        threads=args.threads or None,
     )
     table = measure(variants, inputs["measure"], runs=args.runs)
     print(

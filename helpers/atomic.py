@@ -115,3 +115,32 @@ def read_json(path: Path) -> Any:
         ) from None
     except json.JSONDecodeError as err:
         raise InputError(path, f"not valid JSON ({err})") from None
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock (``fcntl.flock`` on ``<path>.lock``) while the block runs, so
+    processes that read-modify-write the same file take turns."""
+    import fcntl
+
+    lock = Path(path).with_name(f".{Path(path).name}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def append_csv_row(path: Path, row: dict):
+    """Add one row to a CSV under :func:`locked` (new columns widen it); returns every row.
+
+    Several processes may append to the same file; none loses another's rows."""
+    import pandas as pd
+
+    with locked(path):
+        rows = pd.read_csv(path).to_dict("records") if Path(path).exists() else []
+        frame = pd.DataFrame([*rows, row])
+        write_csv(path, frame)
+    return frame

@@ -60,6 +60,15 @@ class LiteRTModel:
         self.output = self.interpreter.get_output_details()[0]
         self._batch = int(self.input["shape"][0])
 
+    @property
+    def runtime(self) -> str:
+        """``XNNPACK`` when LiteRT handed (part of) the graph to its XNNPACK delegate, else
+        ``built-in``: LiteRT's own kernels, whose int8 convolutions use one thread and run slower
+        than XNNPACK's float ones on two (the cause of a full-int8 model slower than float)."""
+        # The interpreter lists a DELEGATE node per delegated partition (a private listing).
+        names = {op["op_name"] for op in self.interpreter._get_ops_details()}
+        return "XNNPACK" if "DELEGATE" in names else "built-in"
+
     def _resize(self, batch: int) -> None:
         if batch != self._batch:
             self.interpreter.resize_tensor_input(

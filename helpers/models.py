@@ -20,6 +20,8 @@ from pathlib import Path
 import keras
 from keras import layers
 
+from helpers.tta import flip_tta
+
 Builder = Callable[..., keras.Model]
 MODELS: dict[str, Builder] = {}
 
@@ -139,9 +141,9 @@ def baseline_bn(input_shape, num_classes, filters=(128, 128, 64), units: int = 6
     return keras.Model(inputs, outputs, name="baseline_bn")
 
 
-def _conv_bn_relu(x, filters: int, name: str):
+def _conv_bn_relu(x, filters: int, name: str, bn_momentum: float = 0.99):
     x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
@@ -152,41 +154,62 @@ def ours_family(
     units: int = 128,
     dropout: float = 0.3,
     name: str = "ours",
+    bn_momentum: float = 0.99,
+    head: str = "flatten",
+    tta: bool = False,
 ) -> keras.Model:
     """Our own batch-norm CNN: stages of 3x3 conv-BN-ReLU layers, a 2x2 max-pool between stages,
     then flatten, one hidden dense layer and softmax, with dropout before each dense layer.
 
     Built to spend FLOPs where they buy the most: one narrow conv at full resolution, the wider
     convs after pooling (a conv at 7x7 costs a sixteenth of one at 28x28), and most parameters in
-    the dense layer, whose FLOPs equal its weights. ``stages`` lists each stage's conv widths.
+    the dense layer, whose FLOPs equal its weights. ``stages`` lists each stage's conv widths;
+    ``units=0`` drops the hidden dense layer; ``head="gap"`` global-average-pools instead of
+    flattening; ``bn_momentum`` is batch norm's moving-statistics momentum; ``tta=True`` makes
+    horizontal-flip test-time augmentation part of the model (:mod:`helpers.tta`: twice the
+    inference FLOPs, counted as such).
     """
+    if head not in {"flatten", "gap"}:
+        raise ValueError(f"head must be 'flatten' or 'gap', got {head!r}")
     inputs = keras.Input(input_shape)
     x = inputs
     for stage, widths in enumerate(stages, start=1):
         if stage > 1:
             x = layers.MaxPooling2D(2, name=f"stage{stage}_pool")(x)
         for conv, filters in enumerate(widths, start=1):
-            x = _conv_bn_relu(x, filters, f"stage{stage}_conv{conv}")
-    x = layers.Flatten(name="flatten")(x)
-    x = layers.Dropout(dropout, name="dropout1")(x)
-    x = layers.Dense(units, activation="relu", name="dense")(x)
-    x = layers.Dropout(dropout, name="dropout2")(x)
+            x = _conv_bn_relu(x, filters, f"stage{stage}_conv{conv}", bn_momentum)
+    if head == "gap":
+        x = layers.GlobalAveragePooling2D(name="pool")(x)
+    else:
+        x = layers.Flatten(name="flatten")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="dropout1")(x)
+    if units:
+        x = layers.Dense(units, activation="relu", name="dense")(x)
+        if dropout:
+            x = layers.Dropout(dropout, name="dropout2")(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="predictions", dtype="float32")(
         x
     )
+    if tta:
+        return flip_tta(keras.Model(inputs, outputs, name=f"{name}_trunk"), name=name)
     return keras.Model(inputs, outputs, name=name)
 
 
 @register("ours_tiny")
-def ours_tiny(input_shape, num_classes) -> keras.Model:
-    """Our family at 7.9 MFLOPs per Fashion-MNIST image: under the cheapest seed's 8.7."""
-    return ours_family(input_shape, num_classes, ((24,), (48,), (64,)), 128, name="ours_tiny")
+def ours_tiny(input_shape, num_classes, **options) -> keras.Model:
+    """Our family at 7.9 MFLOPs per Fashion-MNIST image: under the cheapest seed's 8.7.
+    ``options`` override :func:`ours_family`'s (the screens vary them)."""
+    shape = {"stages": ((24,), (48,), (64,)), "units": 128, "name": "ours_tiny"}
+    return ours_family(input_shape, num_classes, **{**shape, **options})
 
 
 @register("ours")
-def ours(input_shape, num_classes) -> keras.Model:
-    """Our family at 27.1 MFLOPs per Fashion-MNIST image: under 30, a seed classifier's cost."""
-    return ours_family(input_shape, num_classes, ((32,), (64,), (96, 128)), 256, name="ours")
+def ours(input_shape, num_classes, **options) -> keras.Model:
+    """Our family at 27.1 MFLOPs per Fashion-MNIST image: under 30, a seed classifier's cost.
+    ``options`` override :func:`ours_family`'s (the screens vary them)."""
+    shape = {"stages": ((32,), (64,), (96, 128)), "units": 256, "name": "ours"}
+    return ours_family(input_shape, num_classes, **{**shape, **options})
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -12,7 +12,6 @@ throughput on a bounded sample.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,6 +21,7 @@ import pandas as pd
 
 from helpers import atomic
 from helpers.flops import totals
+from helpers.latency import interleaved_latency_ms, latency_ms, throughput  # noqa: F401 (re-exported)
 from helpers.litert import TFLITE_VARIANTS, LiteRTModel, to_tflite
 from helpers.paths import RunFiles
 from helpers.pruning import KeepPruned, nonzero_params, prune_magnitude, prune_structured
@@ -37,6 +37,7 @@ TABLE_COLUMNS = [
     "flops",
     "flops_ratio",
     "threads",
+    "runtime",
     "latency_p50_ms",
     "latency_p95_ms",
     "speedup_p50",
@@ -52,6 +53,7 @@ class KerasRunner:
 
         self.model = model
         self.threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
+        self.runtime = "TensorFlow"
         self._call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -87,31 +89,6 @@ class Variant:
         )
 
 
-def latency_ms(
-    predict: Callable[[np.ndarray], np.ndarray], image: np.ndarray, runs: int = 50, warmup: int = 5
-) -> tuple[float, float]:
-    """Median and 95th-percentile wall time of single-image predictions, in milliseconds."""
-    for _ in range(warmup):
-        predict(image)
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        predict(image)
-        times.append((time.perf_counter() - started) * 1000)
-    return float(np.median(times)), float(np.percentile(times, 95))
-
-
-def throughput(
-    predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, batch_size: int = 32
-) -> float:
-    """Images per second predicting ``x`` in batches (after one warm-up batch)."""
-    predict(x[:batch_size])
-    started = time.perf_counter()
-    for start in range(0, len(x), batch_size):
-        predict(x[start : start + batch_size])
-    return len(x) / (time.perf_counter() - started)
-
-
 def accuracy(predict: Callable[[np.ndarray], np.ndarray], batches) -> float:
     """Top-1 accuracy of ``predict`` over batches ``(x, one-hot y)``, streamed (a Batches or dataset)."""
     correct = total = 0
@@ -133,13 +110,15 @@ class MeasureInputs:
 def measure(variants: list[Variant], inputs: MeasureInputs, runs: int = 50) -> pd.DataFrame:
     """Accuracy, size, params, FLOPs, threads, p50/p95 single-image latency and throughput of every variant.
 
-    All in this process, one after another, on the same images; ratios are
-    against the first variant (the Keras float model).
+    All in this process on the same images, the single-image latencies timed in turns
+    (:func:`interleaved_latency_ms`); ratios are against the first variant (the Keras float model).
     """
     rows = []
-    for variant in variants:
+    latencies = interleaved_latency_ms(
+        [v.runner.predict for v in variants], inputs.sample[:1], runs
+    )
+    for variant, (p50, p95) in zip(variants, latencies, strict=True):
         predict = variant.runner.predict
-        p50, p95 = latency_ms(predict, inputs.sample[:1], runs)
         rows.append(
             {
                 "variant": variant.name,
@@ -149,6 +128,7 @@ def measure(variants: list[Variant], inputs: MeasureInputs, runs: int = 50) -> p
                 "macs": variant.macs,
                 "flops": variant.flops,
                 "threads": variant.runner.threads,
+                "runtime": getattr(variant.runner, "runtime", ""),
                 "latency_p50_ms": round(p50, 3),
                 "latency_p95_ms": round(p95, 3),
                 "images_per_s": round(throughput(predict, inputs.sample), 1),
@@ -214,19 +194,23 @@ def build_variants(
     prune_ratio: float = 0.5,
     finetune_epochs: int = 2,
     log: Callable[[str], None] = print,
+    threads: int | None = None,
 ) -> list[Variant]:
     """The Keras float model (``files.model``), four LiteRT conversions, structured and magnitude
     pruning (fine-tuned), each written into ``files``' folder under its fixed name.
 
     The structured-pruned model is also converted to full int8, the combination
     that cuts both FLOPs and bytes. A model that is not a chain skips pruning.
+    LiteRT variants run on ``threads`` threads (default: every core).
     """
     variants = [
         Variant.from_model("Keras float32", model, KerasRunner(model), files.model.stat().st_size)
     ]
     for name in TFLITE_VARIANTS:
         variants.append(
-            _litert_variant(f"LiteRT {name}", model, name, representative, files.tflite(name))
+            _litert_variant(
+                f"LiteRT {name}", model, name, representative, files.tflite(name), threads
+            )
         )
     if prune_ratio <= 0:
         return variants
@@ -253,6 +237,7 @@ def build_variants(
             "full int8",
             representative,
             files.tflite("pruned full int8"),
+            threads,
         )
     )
     sparse, masks = prune_magnitude(model, prune_ratio)
@@ -269,11 +254,16 @@ def build_variants(
 
 
 def _litert_variant(
-    name: str, model: keras.Model, kind: str, representative: np.ndarray, path
+    name: str,
+    model: keras.Model,
+    kind: str,
+    representative: np.ndarray,
+    path,
+    threads: int | None = None,
 ) -> Variant:
     content = to_tflite(model, kind, representative)
     atomic.write_bytes(path, content)
-    return Variant.from_model(name, model, LiteRTModel(content), len(content))
+    return Variant.from_model(name, model, LiteRTModel(content, threads), len(content))
 
 
 def optimization_inputs(

@@ -76,3 +76,55 @@ def test_summary_averages_seeds_and_times_against_the_classifier(bench):
     assert table.loc["ours_tiny", "accuracy_std"] == pytest.approx(0.0141, abs=1e-4)
     assert table.loc["ours_tiny", "time_vs_classifier"] == pytest.approx(1.0)
     assert table.loc["classifier", "claimed_accuracy"] == pytest.approx(0.925)
+
+
+def test_time_ratios_come_from_the_timing_pass_when_it_has_the_model(bench):
+    runs = pd.DataFrame(
+        [
+            run("classifier", 0, 30, 5, seconds=200.0),
+            run("ours_tiny", 0, 30, 7, seconds=100.0),
+            run("fashion_cnn", 0, 5, 9, seconds=50.0),
+        ]
+    )
+    timing = pd.DataFrame(
+        {"model": ["classifier", "ours_tiny"], "epochs": [30, 30], "time_vs_classifier": [1.0, 0.4]}
+    )
+    table = bench.summarise(runs, timing).set_index("model")
+    assert table.loc["ours_tiny", "time_vs_classifier"] == pytest.approx(0.4)
+    assert table.loc["ours_tiny", "time_source"] == "timing pass"
+    assert table.loc["fashion_cnn", "time_vs_classifier"] == pytest.approx(0.25)  # its own runs
+    assert table.loc["fashion_cnn", "time_source"] == "runs"
+
+
+def test_screens_are_chosen_by_pattern_and_not_repeated():
+    from helpers.training import screens
+
+    assert screens.select(["tiny/ls*"]) == ["tiny/ls0.1", "tiny/ls0.2"]
+    assert screens.select(["tiny/sgd", "tiny/ls*", "tiny/ls0.1"]) == [
+        "tiny/sgd", "tiny/ls0.1", "tiny/ls0.2",
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="no screen matches"):
+        screens.select(["tiny/nothing"])
+    done = [{"screen": "tiny/ls0.1", "epochs": 8, "seed": 0}]
+    assert screens.screened(done, "tiny/ls0.1", 8, 0)
+    assert not screens.screened(done, "tiny/ls0.1", 8, 1)
+    assert not screens.screened(done, "tiny/ls0.1", 10, 0)
+    for screen in screens.SCREENS.values():  # every screen names a known model and recipe
+        from helpers.training.recipe import variant
+
+        variant(screen.recipe)
+        build_model(screen.model, (28, 28, 1), 10, **screen.options)
+
+
+def test_appended_rows_are_kept_and_widen_the_table(tmp_path):
+    from helpers import atomic
+
+    path = tmp_path / "runs.csv"
+    atomic.append_csv_row(path, {"model": "a", "seed": 0})
+    frame = atomic.append_csv_row(path, {"model": "b", "seed": 1, "threads": 2})
+    assert frame["model"].tolist() == ["a", "b"] and list(frame.columns) == [
+        "model",
+        "seed",
+        "threads",
+    ]
+    assert pd.read_csv(path)["model"].tolist() == ["a", "b"]

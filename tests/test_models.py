@@ -91,3 +91,29 @@ def test_recipes():
     )
     how = recipe("classifier")
     assert isinstance(how.optimizer(1000), keras.optimizers.Adam) and how.augment is None
+
+
+def test_flip_tta_is_part_of_the_model_and_counted(tmp_path):
+    import keras
+
+    from helpers.flops import totals
+    from helpers.tta import trunk_of
+
+    plain = build_model("ours_tiny", (28, 28, 1), 10, units=16)
+    tta = build_model("ours_tiny", (28, 28, 1), 10, units=16, tta=True)
+    trunk = trunk_of(tta)
+    assert trunk is not tta and trunk_of(plain) is plain
+    assert tta.count_params() == plain.count_params() == trunk.count_params()
+    assert totals(tta)["flops"] == 2 * totals(plain)["flops"]  # two inference passes
+    x = np.random.default_rng(0).random((3, 28, 28, 1)).astype("float32")
+    mirrored = (trunk(x, training=False) + trunk(x[:, :, ::-1], training=False)).numpy() / 2
+    np.testing.assert_allclose(tta(x, training=False).numpy(), mirrored, atol=1e-6)
+    assert not np.allclose(tta(x, training=False).numpy(), trunk(x, training=False).numpy())
+    tta.save(tmp_path / "tta.keras")
+    again = keras.models.load_model(tmp_path / "tta.keras")
+    np.testing.assert_allclose(again.predict(x, verbose=0), mirrored, atol=1e-6)
+    trunk.get_layer("dropout1").rate = 0.0  # training: the trunk once (deterministic here)
+    trunk.get_layer("dropout2").rate = 0.0
+    np.testing.assert_allclose(
+        tta(x, training=True).numpy(), trunk(x, training=True).numpy(), atol=1e-6
+    )

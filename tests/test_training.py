@@ -59,13 +59,14 @@ def batches(fashion_mnist_dir):
     }
 
 
-def trainer(model, augment=None, **options) -> Trainer:
-    return Trainer(model, keras.optimizers.Adam(3e-3), augment=augment, seed=1, **options)
+def trainer(model, augment=None, ema=False, **options) -> Trainer:
+    optimizer = keras.optimizers.Adam(3e-3, use_ema=ema, ema_momentum=0.9)
+    return Trainer(model, optimizer, augment=augment, seed=1, **options)
 
 
-def fit(files, batches, epochs=6, patience=10, callbacks=(), augment=None):
+def fit(files, batches, epochs=6, patience=10, callbacks=(), augment=None, ema=False):
     model = tiny_model()
-    history = trainer(model, augment).fit(
+    history = trainer(model, augment, ema).fit(
         batches["train"], batches["val"], epochs, files, key={"run": "a"}, patience=patience,
         verbose=0, callbacks=callbacks,
     )  # fmt: skip
@@ -100,6 +101,37 @@ def test_interrupted_fit_resumes_to_the_same_weights_history_and_best_epoch(tmp_
         np.testing.assert_array_equal(a, b)  # bit for bit: the best weights, restored
     saved = json.loads(bytes(np.load(files.training_state)["progress"]).decode())
     assert saved["best_epoch"] == int(whole_history["val_loss"].idxmin())
+
+
+def test_an_ema_fit_resumes_exactly_and_keeps_the_averaged_weights(tmp_path, batches):
+    whole, whole_history = fit(RunFiles(tmp_path / "whole"), batches, epochs=4, ema=True)
+    files = RunFiles(tmp_path / "resumed")
+    with pytest.raises(Interrupt):
+        fit(files, batches, epochs=4, callbacks=[InterruptAfter(1)], ema=True)
+    resumed, history = fit(files, batches, epochs=4, ema=True)
+    columns = [c for c in history.columns if c != "seconds"]
+    pd.testing.assert_frame_equal(history[columns], whole_history[columns])
+    for a, b in zip(resumed.get_weights(), whole.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    # Validation scored the averaged weights: the raw ones of the same run score differently.
+    _, raw_history = fit(RunFiles(tmp_path / "raw"), batches, epochs=4)
+    assert raw_history["loss"].tolist() == pytest.approx(whole_history["loss"].tolist())
+    assert raw_history["val_loss"].tolist() != pytest.approx(whole_history["val_loss"].tolist())
+
+
+def test_a_fixed_epoch_ema_fit_ends_with_the_average_and_evaluates_it(batches):
+    model = tiny_model()
+    ema = trainer(model, ema=True)
+    ema.fit(batches["train"], None, 2, verbose=0)
+    raw = tiny_model()
+    trainer(raw).fit(batches["train"], None, 2, verbose=0)
+    averages = ema.optimizer._model_variables_moving_average
+    for variable, average in zip(model.trainable_variables, averages, strict=True):
+        np.testing.assert_array_equal(variable.numpy(), average.numpy())
+    assert not np.allclose(model.get_weights()[0], raw.get_weights()[0])
+    with ema.averaged_weights():  # already the average: unchanged inside, and after
+        inside = model.get_weights()[0]
+    np.testing.assert_array_equal(inside, model.get_weights()[0])
 
 
 def test_early_stopping_keeps_its_patience_across_a_resume(tmp_path, fashion_mnist_dir):

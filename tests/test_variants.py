@@ -46,6 +46,7 @@ def test_measure_and_recommend():
     assert table.loc[0, "speedup_p50"] == 1.0 and table.loc[1, "size_ratio"] == 0.5
     assert (table["latency_p95_ms"] >= table["latency_p50_ms"]).all()
     assert (table["threads"] >= 1).all()
+    assert table["runtime"].tolist() == ["TensorFlow", "XNNPACK"]
     assert table.loc[0, "flops"] == totals(model)["flops"]
     text = recommend(table)
     assert text.splitlines()[-1].startswith("Ship ") and "threads" in text
@@ -61,3 +62,39 @@ def test_litert_uses_every_core_by_default():
 
     assert LiteRTModel(to_tflite(model, "float32")).threads == (os.cpu_count() or 1)
     assert LiteRTModel(to_tflite(model, "float32"), num_threads=1).threads == 1
+
+
+def test_interleaved_latency_times_every_predictor_in_turns():
+    import time
+
+    from helpers.latency import interleaved_latency_ms
+
+    calls = []
+
+    def slow(x):
+        calls.append("slow")
+        time.sleep(0.002)
+        return x
+
+    def fast(x):
+        calls.append("fast")
+        return x
+
+    (slow_p50, slow_p95), (fast_p50, _) = interleaved_latency_ms([slow, fast], np.zeros(1), 6, 1)
+    assert slow_p50 >= 2.0 > fast_p50 and slow_p95 >= slow_p50
+    timed = calls[2:]  # after one warm-up call each: one call of each per round, order rotating
+    assert len(timed) == 12 and timed[:4] == ["slow", "fast", "fast", "slow"]
+
+
+def test_litert_says_which_runtime_runs_the_model():
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    model = build_natural("fashion_cnn")
+    x = RNG.random((20, 28, 28, 1)).astype("float32")
+    int8 = LiteRTModel(to_tflite(model, "full int8", x))
+    assert int8.runtime == "XNNPACK"  # int8 convolutions on XNNPACK, not LiteRT's own kernels
+    int8.interpreter = Interpreter(
+        model_content=int8.content,
+        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
+    assert int8.runtime == "built-in"

@@ -12,7 +12,8 @@ After every epoch the chief writes one file, ``checkpoints/state.npz``
 (atomically): every model, optimizer and augmentation variable (random-number
 generator states included), the best weights so far, the epoch count, the
 best validation loss and epoch, the early-stopping counter, the history and
-the settings it was made with. A fit that finds a state with the same settings
+the settings it was made with (the optimizer's moving average of the weights
+among its variables, when it keeps one). A fit that finds a state with the same settings
 continues from it, so its final weights, best epoch and history equal an
 uninterrupted run's; a state made with other settings is discarded with one
 line. Where every worker must reach it (multi-worker), put the run folder on
@@ -21,6 +22,7 @@ storage they share.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
@@ -269,7 +271,8 @@ class Trainer:
         log: Callable[[str], None] = print,
     ) -> pd.DataFrame:
         """Train up to ``epochs`` epochs with early stopping on val_loss (best weights restored);
-        ``validation=None`` trains exactly ``epochs`` epochs and keeps the last weights.
+        ``validation=None`` trains exactly ``epochs`` epochs and keeps the last weights. With an
+        EMA optimizer (``use_ema``) the averaged weights are validated, kept and left in the model.
 
         With ``files`` the state after every epoch goes to ``files.training_state`` and a fit
         with the same ``key`` resumes from it. Returns the history, one row per epoch.
@@ -287,11 +290,11 @@ class Trainer:
             started = time.perf_counter()
             with _progress_bar(len(train), f"epoch {epoch + 1}/{epochs}", verbose == 1) as bar:
                 logs = self.train_epoch(train, epoch, bar, hooks)
-            if validation is not None:
-                logs.update({f"val_{k}": v for k, v in self.evaluate(validation).items()})
-            logs["seconds"] = round(time.perf_counter() - started, 2)
             if validation is not None:  # without validation: fixed epochs, the last weights kept
-                best = self._early_stopping(progress, epoch, logs["val_loss"], patience, best)
+                with self.averaged_weights():  # scored and kept as they would be used
+                    logs.update({f"val_{k}": v for k, v in self.evaluate(validation).items()})
+                    best = self._early_stopping(progress, epoch, logs["val_loss"], patience, best)
+            logs["seconds"] = round(time.perf_counter() - started, 2)
             progress.history.append({"epoch": epoch, **{k: float(v) for k, v in logs.items()}})
             progress.epochs_done = epoch + 1
             if files is not None and chief:
@@ -305,7 +308,32 @@ class Trainer:
         hooks.on_train_end()
         if best is not None:
             _assign(self.model.weights, best)
+        elif self.uses_ema:  # the moving average of the weights is the model
+            self.optimizer.finalize_variable_values(self.model.trainable_variables)
         return pd.DataFrame(progress.history)
+
+    @property
+    def uses_ema(self) -> bool:
+        """Whether the optimizer (or the one a loss-scale optimizer wraps) averages the weights."""
+        return bool(
+            getattr(getattr(self.optimizer, "inner_optimizer", self.optimizer), "use_ema", False)
+        )
+
+    @contextlib.contextmanager
+    def averaged_weights(self):
+        """Inside the block the model holds the optimizer's moving average of its trainable
+        weights (with ``use_ema``; else its own), and its own again after: what validation scores
+        and early stopping keeps, while training and its saved state go on from the raw weights."""
+        if not self.uses_ema:
+            yield
+            return
+        variables = self.model.trainable_variables
+        raw = [np.array(v.numpy()) for v in variables]
+        self.optimizer.finalize_variable_values(variables)
+        try:
+            yield
+        finally:
+            _assign(variables, raw)
 
     def _early_stopping(self, progress: Progress, epoch: int, loss: float, patience: int, best):
         if loss < progress.best_loss:

@@ -1,0 +1,75 @@
+"""Single-image latency and batch throughput of any ``predict(x) -> probabilities``.
+
+Timed with ``time.perf_counter`` after a few warm-up calls; several predictors
+are best timed in turns (:func:`interleaved_latency_ms`) on a machine that
+other processes share.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+
+def set_tf_threads(threads: int) -> int:
+    """Give TensorFlow ``threads`` intra- and inter-op threads (0: leave its default, every
+    core) and return how many it computes with, for the latency and timing tables."""
+    import tensorflow as tf
+
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    return tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count() or 1
+
+
+def latency_ms(
+    predict: Callable[[np.ndarray], np.ndarray], image: np.ndarray, runs: int = 50, warmup: int = 5
+) -> tuple[float, float]:
+    """Median and 95th-percentile wall time of single-image predictions, in milliseconds."""
+    for _ in range(warmup):
+        predict(image)
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        predict(image)
+        times.append((time.perf_counter() - started) * 1000)
+    return float(np.median(times)), float(np.percentile(times, 95))
+
+
+def interleaved_latency_ms(
+    predicts: list[Callable[[np.ndarray], np.ndarray]],
+    image: np.ndarray,
+    runs: int = 50,
+    warmup: int = 5,
+) -> list[tuple[float, float]]:
+    """Median and 95th-percentile single-image latency of several predictors, timed in turns
+    (one call of each per round, the order rotating), so that load from other processes on a
+    shared machine falls on all of them alike rather than on whichever ran during a burst."""
+    for predict in predicts:
+        for _ in range(warmup):
+            predict(image)
+    times: list[list[float]] = [[] for _ in predicts]
+    for round_ in range(runs):
+        for k in range(len(predicts)):
+            i = (k + round_) % len(predicts)
+            started = time.perf_counter()
+            predicts[i](image)
+            times[i].append((time.perf_counter() - started) * 1000)
+    return [(float(np.median(t)), float(np.percentile(t, 95))) for t in times]
+
+
+def throughput(
+    predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, batch_size: int = 32
+) -> float:
+    """Images per second predicting ``x`` in batches (after one warm-up batch)."""
+    predict(x[:batch_size])
+    started = time.perf_counter()
+    for start in range(0, len(x), batch_size):
+        predict(x[start : start + batch_size])
+    return len(x) / (time.perf_counter() - started)
+
+
+__all__ = ["interleaved_latency_ms", "latency_ms", "throughput"]

@@ -1,0 +1,55 @@
+"""Horizontal-flip test-time augmentation as part of the model, so every tool counts it.
+
+``flip_tta(trunk)`` wraps a classifier: in training it is the trunk (one pass,
+the flips come from the augmentation); in inference it averages the trunk's
+probabilities for the image and its mirror image. Because the two inference
+passes are in the model's graph, FLOP tables (:mod:`helpers.flops` counts 2x the
+trunk's convolutions and dense layers, its parameters once), LiteRT conversion
+(a ``REVERSE_V2`` op and the trunk twice, weights shared) and the FLOP budgets
+all see what inference really costs. Saved models load back through
+``keras.models.load_model`` once this module is imported (:mod:`helpers.models`
+imports it).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="helpers")
+class FlipAveraged(keras.Model):
+    """The trunk in training; the mean of its predictions for ``x`` and ``flip(x)`` in inference."""
+
+    def __init__(self, trunk: keras.Model, **kwargs):
+        super().__init__(**kwargs)
+        self.trunk = trunk
+
+    def call(self, inputs, training=None):
+        if training:
+            return self.trunk(inputs, training=True)
+        mirrored = ops.flip(inputs, axis=2)  # NHWC: axis 2 is the width
+        return (self.trunk(inputs, training=False) + self.trunk(mirrored, training=False)) * 0.5
+
+    def get_config(self):
+        return {**super().get_config(), "trunk": keras.saving.serialize_keras_object(self.trunk)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = {**config, "trunk": keras.saving.deserialize_keras_object(config["trunk"])}
+        return cls(**config)
+
+
+def flip_tta(trunk: keras.Model, name: str | None = None) -> keras.Model:
+    """A functional model (same input and output shapes as ``trunk``) around :class:`FlipAveraged`."""
+    inputs = keras.Input(trunk.input_shape[1:])
+    outputs = FlipAveraged(trunk, name="flip_tta")(inputs)
+    return keras.Model(inputs, outputs, name=name or trunk.name)
+
+
+def trunk_of(model: keras.Model) -> keras.Model:
+    """The model without its test-time augmentation (itself when it has none)."""
+    for layer in model.layers:
+        if isinstance(layer, FlipAveraged):
+            return layer.trunk
+    return model
