@@ -34,19 +34,17 @@ import sys
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 import pandas as pd
 
 from helpers import atomic, plots
 from helpers.data.fashion_mnist import fashion_mnist_labels
 from helpers.flops import totals
-from helpers.latency import interleaved_latency_ms, set_tf_threads
-from helpers.litert import LiteRTModel, to_tflite
-from helpers.loading import load_inputs, tf_batches
 from helpers.models import build_model
 from helpers.paths import IMAGES_DIR, RUNS_DIR
-from helpers.training import Trainer, recipe, set_seeds
-from helpers.variants import KerasRunner, accuracy
+from helpers.training import recipe, set_seeds
+from helpers.training.in_memory import score_split, train_split, trained_on, training_threads
 
 # The seeds' own epoch counts and the accuracies their write-ups claimed.
 SEEDS = {
@@ -66,6 +64,11 @@ def model_path(name: str, epochs: int, seed: int) -> Path:
 def score(model, labels, seed: int) -> dict:
     """Test accuracy in float (Keras) and full int8 (LiteRT); single-image latency of float32 and
     full-int8 LiteRT at the same thread count, timed in turns."""
+    from helpers.latency import interleaved_latency_ms
+    from helpers.litert import LiteRTModel, to_tflite
+    from helpers.loading import load_inputs, tf_batches
+    from helpers.variants import KerasRunner, accuracy
+
     test = tf_batches(labels, "test", 28, 512)
     calibration = load_inputs(labels, labels.split("train").sample(200, random_state=seed), 28)
     lite = LiteRTModel(to_tflite(model, "float32"))
@@ -108,21 +111,30 @@ def rescore(runs_csv: Path, labels) -> None:
         atomic.write_csv(runs_csv, runs)
 
 
-def train_and_score(name: str, epochs: int, seed: int, labels, batch_size: int) -> dict:
-    """Train one model with its recipe through the one training loop; score it in float and full int8."""
+def train_and_score(
+    name: str, epochs: int, seed: int, labels, batch_size: int, recipe_name: str | None = None
+) -> dict:
+    """Train one model with its recipe (:func:`helpers.training.in_memory.train_split`); score it
+    in float and full int8. Without TensorFlow (JAX on a GPU machine) the int8 columns stay empty
+    until ``--rescore`` on a machine that has it."""
     set_seeds(seed)
-    how = recipe(name)
-    train = tf_batches(labels, "train", 28, batch_size, shuffle=True, seed=seed)
+    how = recipe(name, recipe_name)
     model = build_model(name, (28, 28, 1), 10)
-    trainer = Trainer(
-        model, how.optimizer(epochs * len(train)), augment=how.augment,
-        label_smoothing=how.label_smoothing, seed=seed,
-    )  # fmt: skip
     started = time.perf_counter()
-    trainer.fit(train, None, epochs, verbose=2)
+    train_split(model, how, labels, epochs, batch_size, seed)
     seconds = time.perf_counter() - started
     atomic.save_model(model, model_path(name, epochs, seed))
     cost = totals(model)
+    scores = (
+        score(model, labels, seed)
+        if keras.backend.backend() == "tensorflow"
+        else {
+            "test_accuracy": score_split(model, labels, "test")["accuracy"],
+            **dict.fromkeys(
+                ["int8_accuracy", "float_latency_ms", "int8_latency_ms", "threads"], np.nan
+            ),
+        }
+    )
     return {
         "model": name,
         "source": "ours" if name in OURS else "seed",
@@ -134,8 +146,9 @@ def train_and_score(name: str, epochs: int, seed: int, labels, batch_size: int) 
         "recipe": how.description,
         "batch_size": batch_size,
         "train_seconds": round(seconds, 1),
-        "train_threads": set_tf_threads(0),
-        **score(model, labels, seed),
+        "train_threads": training_threads(),
+        "trained_on": trained_on(),
+        **scores,
     }
 
 
@@ -152,17 +165,22 @@ def pending(
     ]
 
 
-def current_runs(runs: pd.DataFrame) -> list[dict]:
-    """The runs whose model still has the zoo's parameter count; a changed architecture is retrained."""
-    params = {
-        name: build_model(name, (28, 28, 1), 10).count_params() for name in runs["model"].unique()
-    }
+def current_runs(runs: pd.DataFrame, overrides: dict[str, str] | None = None) -> list[dict]:
+    """The runs made with the zoo's current architecture and recipe (or the one ``overrides``
+    names for a model); the others are retrained."""
+    names = runs["model"].unique()
+    overrides = overrides or {}
+    params = {name: build_model(name, (28, 28, 1), 10).count_params() for name in names}
+    recipes = {name: recipe(name, overrides.get(name)).description for name in names}
     changed = runs["params"] != runs["model"].map(params)
+    stale = runs["recipe"] != runs["model"].map(recipes)
     for name in runs.loc[changed, "model"].unique():
         print(
             f"Dropping the runs of {name}: its architecture changed ({params[name]:,} parameters now)"
         )
-    return runs[~changed].to_dict("records")
+    for name in runs.loc[stale & ~changed, "model"].unique():
+        print(f"Dropping the runs of {name}: its recipe is now {recipes[name]!r}")
+    return runs[~(changed | stale)].to_dict("records")
 
 
 def time_epochs(
@@ -172,20 +190,15 @@ def time_epochs(
     process; seconds per epoch (the epochs after the first, which traces the step) and each
     model's whole training (its own epochs) relative to the classifier's."""
     rows = []
-    train = tf_batches(labels, "train", 28, batch_size, shuffle=True, seed=0)
     for name in models:
         set_seeds(0)
-        how = recipe(name)
         model = build_model(name, (28, 28, 1), 10)
-        trainer = Trainer(
-            model, how.optimizer(epochs[name] * len(train)), augment=how.augment,
-            label_smoothing=how.label_smoothing,
-        )  # fmt: skip
-        seconds = trainer.fit(train, None, n, verbose=2)["seconds"].to_numpy()
+        history, _ = train_split(model, recipe(name), labels, n, batch_size)
+        seconds = history["seconds"].to_numpy()
         rows.append({
             "model": name, "timed_epochs": n, "first_epoch_seconds": seconds[0],
             "seconds_per_epoch": round(float(np.mean(seconds[1:] if n > 1 else seconds)), 2),
-            "epochs": epochs[name], "threads": set_tf_threads(0), "batch_size": batch_size,
+            "epochs": epochs[name], "threads": training_threads(), "batch_size": batch_size,
             "cpus": os.cpu_count(), "measured": time.strftime("%Y-%m-%d %H:%M"),
         })  # fmt: skip
         print(rows[-1], flush=True)
@@ -247,6 +260,10 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="keep the runs already in the .runs.csv and train only the missing ones",
     )
+    parser.add_argument(
+        "--recipe", nargs="*", default=[], metavar="NAME=RECIPE",
+        help="train a model with another recipe of helpers.training.recipe.RECIPES",
+    )  # fmt: skip
     parser.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0: all cores)")
     parser.add_argument("--screen", nargs="+", metavar="NAME", help="screen these (patterns)")
     parser.add_argument("--screen-epochs", type=int, default=8)
@@ -263,7 +280,10 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--out", type=Path, default=IMAGES_DIR / "fashion_mnist_benchmark.csv")
     args = parser.parse_args(argv)
-    set_tf_threads(args.threads)
+    if keras.backend.backend() == "tensorflow":
+        from helpers.latency import set_tf_threads
+
+        set_tf_threads(args.threads)
     if args.screen:
         from helpers.training.screens import screen_all
 
@@ -273,10 +293,11 @@ def main(argv: list[str] | None = None) -> int:
         **OURS,
         **{k: int(v) for k, v in (item.split("=") for item in args.epochs)},
     }
+    recipes = dict(item.split("=", 1) for item in args.recipe)
     labels = fashion_mnist_labels(val_fraction=0.0)
     print(
         f"Fashion-MNIST {len(labels.split('train'))}/{len(labels.split('test'))}; "
-        f"{os.cpu_count()} CPUs, {platform.machine()}, {set_tf_threads(0)} TensorFlow threads"
+        f"{os.cpu_count()} CPUs, {platform.machine()}, {training_threads()} threads, trained by {trained_on()}"
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     runs_csv, timing_csv = args.out.with_suffix(".runs.csv"), args.out.with_suffix(".timing.csv")
@@ -288,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         print(timing.to_string(index=False))
     elif not args.resume:
         runs_csv.unlink(missing_ok=True)  # a fresh benchmark
-    rows = current_runs(pd.read_csv(runs_csv)) if runs_csv.exists() else []
+    rows = current_runs(pd.read_csv(runs_csv), recipes) if runs_csv.exists() else []
     todo = (
         [] if args.time_epochs or args.rescore else pending(args.models, args.seeds, epochs, rows)
     )
@@ -296,12 +317,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{runs_csv}: {len(rows)} runs kept, {len(todo)} to go")
     for name, seed in todo:  # appended one by one, under a lock: nothing lost if stopped
         atomic.append_csv_row(
-            runs_csv, train_and_score(name, epochs[name], seed, labels, args.batch_size)
+            runs_csv,
+            train_and_score(name, epochs[name], seed, labels, args.batch_size, recipes.get(name)),
         )
     if not runs_csv.exists():
         return 0
     timing = pd.read_csv(timing_csv) if timing_csv.exists() else None
-    table = summarise(pd.DataFrame(current_runs(pd.read_csv(runs_csv))), timing)
+    table = summarise(pd.DataFrame(current_runs(pd.read_csv(runs_csv), recipes)), timing)
     atomic.write_csv(args.out, table)
     plots.accuracy_vs_flops(table, path=args.out.with_name("fashion_mnist_accuracy_vs_flops.png"))
     with pd.option_context("display.width", 250, "display.max_columns", None):

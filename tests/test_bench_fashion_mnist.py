@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from helpers.models import build_model
+from helpers.training.recipe import recipe
 
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "fashion_mnist.py"
 
@@ -21,8 +22,9 @@ def bench():
     return module
 
 
-def run(model, seed, epochs, params, accuracy=0.9, seconds=100.0):
+def run(model, seed, epochs, params, accuracy=0.9, seconds=100.0, how=None):
     return {
+        "recipe": how or recipe(model).description,
         "model": model,
         "source": "ours" if model.startswith("ours") else "seed",
         "seed": seed,
@@ -60,6 +62,15 @@ def test_runs_of_a_changed_architecture_are_dropped(bench, capsys):
     kept = bench.current_runs(runs)
     assert [(r["model"], r["seed"]) for r in kept] == [("ours_tiny", 0), ("fashion_cnn", 0)]
     assert "Dropping the runs of ours_tiny" in capsys.readouterr().out
+
+
+def test_runs_of_another_recipe_are_dropped_unless_it_is_asked_for(bench, capsys):
+    tiny = build_model("ours_tiny", (28, 28, 1), 10).count_params()
+    issue7 = recipe("ours_tiny", "issue7").description
+    runs = pd.DataFrame([run("ours_tiny", 0, 30, tiny), run("ours_tiny", 1, 30, tiny, how=issue7)])
+    assert [r["seed"] for r in bench.current_runs(runs)] == [0]
+    assert f"its recipe is now {recipe('ours_tiny').description!r}" in capsys.readouterr().out
+    assert [r["seed"] for r in bench.current_runs(runs, {"ours_tiny": "issue7"})] == [1]
 
 
 def test_summary_averages_seeds_and_times_against_the_classifier(bench):

@@ -6,7 +6,11 @@ it with the model's recipe (:mod:`helpers.training.recipe`) through the loop of
 split and writes the run folder's ``model.keras``, ``history.csv`` and
 ``training.json`` (the chief only). Modules: ``recipe`` (how each model trains),
 ``loop`` (the custom step and its checkpoints), ``distribute`` (strategies,
-mixed precision).
+mixed precision), ``in_memory`` (array datasets on any Keras backend).
+
+TensorFlow is imported only when the loop or a strategy is used, so the recipe,
+the models and :mod:`helpers.training.in_memory` also run where Keras has
+another backend and TensorFlow is not installed (JAX on a lent GPU machine).
 """
 
 from __future__ import annotations
@@ -20,8 +24,6 @@ import pandas as pd
 
 from helpers import atomic
 from helpers.paths import RunFiles
-from helpers.training.distribute import is_chief, make_strategy, precision_policy
-from helpers.training.loop import Progress, Trainer
 from helpers.training.recipe import Recipe, recipe, warmup_cosine_adamw
 
 if TYPE_CHECKING:
@@ -41,6 +43,15 @@ __all__ = [
     "train_run",
     "warmup_cosine_adamw",
 ]
+
+
+def __getattr__(name: str):
+    """``Trainer`` and ``Progress`` on first use: they import TensorFlow (PEP 562)."""
+    if name in ("Trainer", "Progress"):
+        from helpers.training import loop
+
+        return getattr(loop, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def set_seeds(seed: int) -> None:
@@ -93,6 +104,8 @@ def train_run(
     from helpers.loading import class_weights, split_batches
     from helpers.models import build_model
     from helpers.run import model_key
+    from helpers.training.distribute import is_chief, make_strategy, precision_policy
+    from helpers.training.loop import Trainer
 
     settings = run.settings
     strategy = strategy or make_strategy(settings.strategy)

@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
 import time
 from dataclasses import dataclass, field
-
-import numpy as np
 
 VAL_FRACTION = 0.1  # 6,000 of the 60,000 training images
 SPLIT_SEED = 0
@@ -79,6 +76,25 @@ SCREENS: dict[str, Screen] = {
     "tiny/flip+half+tta": _tiny("flip+wd0.05", stages=((16,), (32,), (48,)), tta=True),
     "ours/flip+wd0.05": _ours("flip+wd0.05"),
     "ours/flip+trunk15+tta": _ours("flip+wd0.05", stages=((24,), (48,), (64, 96)), tta=True),
+    # Round 4 (30 epochs, on a GPU): the round-3 recipe on ours, with less dropout, label
+    # smoothing or random erasing, which longer schedules can afford.
+    "ours/flip+wd0.05+dropout0.1": _ours("flip+wd0.05", dropout=0.1),
+    "ours/flip+wd0.05+ls0.1": _ours("flip+wd0.05+ls0.1"),
+    "ours/flip+wd0.05+erase": _ours("flip+wd0.05+erase"),
+    "ours/flip+wd0.05+erase+dropout0.1": _ours("flip+wd0.05+erase", dropout=0.1),
+    "tiny/flip+wd0.05+erase+dropout0.1": _tiny("flip+wd0.05+erase", dropout=0.1),
+    # Round 5 (30 epochs, on a GPU): recipe-only changes on top of ours' round-4 winner.
+    **{
+        f"ours/{name}": _ours(name)
+        for name in (
+            "flip+wd0.05+erase+ls0.1",
+            "flip+wd0.1+erase",
+            "flip+wd0.05+erase+ema",
+            "flip+wd0.05+erase+lr5e-3",
+            "flip+wd0.05+erase+lr1.5e-3",
+            "flip+wd0.05+erase0.8",
+        )
+    },
 }
 
 
@@ -92,44 +108,24 @@ def select(patterns: list[str]) -> list[str]:
     return chosen
 
 
-def flip_tta_accuracy(predict, batches) -> float:
-    """Accuracy of the mean of the predictions for each image and its mirror image."""
-    correct = total = 0
-    for x, y in batches.epoch(0):
-        x = np.asarray(x)
-        p = predict(x) + predict(x[:, :, ::-1])
-        correct += int(np.sum(p.argmax(1) == np.asarray(y).argmax(1)))
-        total += len(x)
-    return correct / max(total, 1)
-
-
 def run_screen(name: str, epochs: int, seed: int = 0, labels=None) -> dict:
     """Train screen ``name`` for ``epochs`` on the 54k split and score it on the 6k split."""
-    import tensorflow as tf
-
     from helpers.data.fashion_mnist import fashion_mnist_labels
     from helpers.flops import totals
-    from helpers.loading import tf_batches
     from helpers.models import build_model
-    from helpers.training import Trainer, set_seeds
+    from helpers.training import set_seeds
+    from helpers.training.in_memory import score_split, train_split, trained_on, training_threads
     from helpers.training.recipe import variant
-    from helpers.variants import KerasRunner
 
     screen = SCREENS[name]
     how = variant(screen.recipe)
     labels = labels or fashion_mnist_labels(val_fraction=VAL_FRACTION, seed=SPLIT_SEED)
     set_seeds(seed)
-    train = tf_batches(labels, "train", 28, screen.batch_size, shuffle=True, seed=seed)
-    val = tf_batches(labels, "val", 28, 500)
     model = build_model(screen.model, (28, 28, 1), 10, **screen.options)
-    trainer = Trainer(
-        model, how.optimizer(epochs * len(train)), augment=how.augment,
-        label_smoothing=how.label_smoothing, seed=seed,
-    )  # fmt: skip
     started = time.perf_counter()
-    history = trainer.fit(train, None, epochs, verbose=2)
+    history, images = train_split(model, how, labels, epochs, screen.batch_size, seed)
     seconds = time.perf_counter() - started
-    scores = trainer.evaluate(val)
+    scores = score_split(model, labels, "val")
     cost = totals(model)
     last = history.iloc[-1]
     return {
@@ -141,17 +137,18 @@ def run_screen(name: str, epochs: int, seed: int = 0, labels=None) -> dict:
         "batch_size": screen.batch_size,
         "epochs": epochs,
         "seed": seed,
-        "train_images": train.images,
-        "val_images": val.images,
+        "train_images": images,
+        "val_images": len(labels.split("val")),
         "params": cost["params"],
         "MFLOPs": round(cost["flops"] / 1e6, 2),
         "train_loss": round(float(last["loss"]), 4),
         "train_accuracy": round(float(last["accuracy"]), 4),
         "val_loss": round(scores["loss"], 4),
         "val_accuracy": round(scores["accuracy"], 4),
-        "val_accuracy_flip_tta": round(flip_tta_accuracy(KerasRunner(model).predict, val), 4),
+        "val_accuracy_flip_tta": round(scores["accuracy_flip_tta"], 4),
         "train_seconds": round(seconds, 1),
-        "threads": tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count(),
+        "threads": training_threads(),
+        "trained_on": trained_on(),
         "finished": time.strftime("%Y-%m-%d %H:%M"),
     }
 
