@@ -17,6 +17,9 @@ running one call on zeros and recording what each of their layers was called
 on. A layer that is not a model (an LSTM, a custom layer) is one step, whatever
 it holds. Tensors carry *keys*: one step's output key is the next step's input
 key, so receptive fields can flow along the steps.
+
+Over 300 lines because its reason to exist is to hold all of that private
+access in one file.
 """
 
 from __future__ import annotations

@@ -14,6 +14,10 @@ notebook runs, a line every ``--heartbeat`` seconds says how long it has been
 running; ``--log-output`` streams every cell's output instead. On failure the
 runner names the notebook, the failing cell and its error, and how to continue
 (``--from``).
+
+Over 300 lines on purpose: the command line, the parameter checks, the
+heartbeat and the failure report all serve one runner and share its state;
+split, each would import the others.
 """
 
 from __future__ import annotations

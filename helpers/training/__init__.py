@@ -5,7 +5,7 @@ it with the model's recipe (:mod:`helpers.training.recipe`) through the loop of
 :mod:`helpers.training.loop` (early stopping, exact resume), scores the test
 split and writes the run folder's ``model.keras``, ``history.csv`` and
 ``training.json`` (the chief only). Modules: ``recipe`` (how each model trains),
-``loop`` (the custom step and its checkpoints), ``distribute`` (strategies,
+``loop`` (the custom step), ``state`` (its checkpoints), ``distribute`` (strategies,
 mixed precision), ``in_memory`` (array datasets on any Keras backend).
 
 TensorFlow is imported only when the loop or a strategy is used, so the recipe,

@@ -9,7 +9,7 @@ the step (on the accelerator when there is one), after the loader's uint8 ->
 [0, 1] step.
 
 After every epoch the chief writes one file, ``checkpoints/state.npz``
-(atomically): every model, optimizer and augmentation variable (random-number
+(atomically, :mod:`helpers.training.state`): every model, optimizer and augmentation variable (random-number
 generator states included), the best weights so far, the epoch count, the
 best validation loss and epoch, the early-stopping counter, the history and
 the settings it was made with (the optimizer's moving average of the weights
@@ -18,17 +18,17 @@ continues from it, so its final weights, best epoch and history equal an
 uninterrupted run's; a state made with other settings is discarded with one
 line. Where every worker must reach it (multi-worker), put the run folder on
 storage they share.
+
+Over 300 lines because the step, the epoch loop, early stopping and the
+weights' moving average act on one object whose state is saved whole; the file
+format of that state is :mod:`helpers.training.state`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
-import json
-import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 
 import keras
 import numpy as np
@@ -36,34 +36,13 @@ import pandas as pd
 import tensorflow as tf
 
 from helpers import atomic
+from helpers.keras_graph import all_layers
 from helpers.loading.augment import Augment, augmentation_layers
 from helpers.paths import RunFiles
 from helpers.training.distribute import shard_policy, worker_count
+from helpers.training.state import Progress, assign, load_state, save_state
 
 HISTORY_METRICS = ("loss", "accuracy", "top3")
-
-
-@dataclass
-class Progress:
-    """Where a fit stands: epochs done, early-stopping state, history, and its settings."""
-
-    epochs_done: int = 0
-    best_loss: float = math.inf
-    best_epoch: int = -1
-    wait: int = 0
-    stopped: bool = False
-    history: list[dict] = field(default_factory=list)
-    key: dict = field(default_factory=dict)
-
-
-def all_layers(model) -> list:
-    """Every layer, nested models' layers included (Keras' own walk is private)."""
-    found = []
-    for layer in model.layers:
-        found.append(layer)
-        if hasattr(layer, "layers"):
-            found.extend(all_layers(layer))
-    return found
 
 
 class Trainer:
@@ -167,19 +146,19 @@ class Trainer:
                 x = self.augment(x, training=True)
             return inner(x, y)
 
-        @tf.function
-        def step(batch):
-            x, y = batch
-            outputs = self.strategy.run(replica_step, args=(x, y))
-            return [self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for v in outputs]
-
-        return step
+        return self._summed_over_replicas(replica_step)
 
     def _make_eval_step(self):
         def replica_step(x, y):
             probabilities = self.model(x, training=False)
             per_example = self.loss(y, probabilities) * self._valid(y)
             return tf.reduce_sum(per_example), *self._counts(y, probabilities)
+
+        return self._summed_over_replicas(replica_step)
+
+    def _summed_over_replicas(self, replica_step):
+        """One ``tf.function`` step: ``replica_step(x, y)`` on every replica's share of the
+        batch, each of its outputs summed over the replicas."""
 
         @tf.function
         def step(batch):
@@ -307,7 +286,7 @@ class Trainer:
                 break
         hooks.on_train_end()
         if best is not None:
-            _assign(self.model.weights, best)
+            assign(self.model.weights, best)
         elif self.uses_ema:  # the moving average of the weights is the model
             self.optimizer.finalize_variable_values(self.model.trainable_variables)
         return pd.DataFrame(progress.history)
@@ -333,7 +312,7 @@ class Trainer:
         try:
             yield
         finally:
-            _assign(variables, raw)
+            assign(variables, raw)
 
     def _early_stopping(self, progress: Progress, epoch: int, loss: float, patience: int, best):
         if loss < progress.best_loss:
@@ -353,90 +332,15 @@ class Trainer:
         return groups
 
     def _save(self, files: RunFiles, progress: Progress, best) -> None:
-        arrays = {
-            f"{group}/{i}": np.asarray(v.numpy())
-            for group, variables in self._variables().items()
-            for i, v in enumerate(variables)
-        }
-        arrays.update({f"best/{i}": w for i, w in enumerate(best or [])})
-        arrays["progress"] = np.frombuffer(
-            json.dumps(asdict(progress), default=float).encode(), np.uint8
-        )
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        atomic.write_bytes(files.training_state, buffer.getvalue())
+        save_state(files.training_state, self._variables(), progress, best)
 
     def _resume(
         self, files: RunFiles, key: dict, log, chief: bool = True
     ) -> tuple[Progress, list | None]:
         """The saved progress when it matches ``key`` and this model; else a fresh start (said once)."""
-        path = files.training_state
-        if not path.exists():
-            return Progress(key=key), None
-        try:
-            with np.load(path) as saved:
-                progress = Progress(**json.loads(saved["progress"].tobytes()))
-                differing = sorted(
-                    k for k in set(key) | set(progress.key) if key.get(k) != progress.key.get(k)
-                )
-                if differing:
-                    shown = ", ".join(
-                        f"{k}={progress.key.get(k)!r} (now {key.get(k)!r})" for k in differing
-                    )
-                    log(f"Discarding the checkpoint of an unfinished fit made with {shown}")
-                    if chief:
-                        path.unlink(missing_ok=True)
-                    return Progress(key=key), None
-                arrays = {name: saved[name] for name in saved.files}
-            groups = self._variables()
-            saved_groups = {name.split("/")[0] for name in arrays} - {"best", "progress"}
-            if saved_groups != set(groups):
-                raise ValueError(f"saved {sorted(saved_groups)}, this fit has {sorted(groups)}")
-            planned = {
-                group: [arrays[f"{group}/{i}"] for i in range(len(variables))]
-                for group, variables in groups.items()
-            }
-            for group, variables in groups.items():  # every count and shape first, then assign
-                _check(variables, planned[group], arrays, group)
-            for group, variables in groups.items():
-                for variable, value in zip(variables, planned[group], strict=True):
-                    variable.assign(value)
-            best = (
-                [arrays[f"best/{i}"] for i in range(len(self.model.weights))]
-                if "best/0" in arrays
-                else None
-            )
-        except (KeyError, ValueError, OSError, TypeError) as err:
-            log(
-                f"Discarding an unreadable or mismatched checkpoint {path} ({type(err).__name__}: {err})"
-            )
-            if chief:
-                path.unlink(missing_ok=True)
-            return Progress(key=key), None
-        if progress.epochs_done:
-            log(
-                f"Resuming from {path}: {progress.epochs_done} epochs done, best epoch "
-                f"{progress.best_epoch + 1} (val_loss {progress.best_loss:.4f}), patience used {progress.wait}"
-            )
-        return progress, best
-
-
-def _check(variables, values, arrays: dict, group: str) -> None:
-    """Refuse (ValueError) saved values that do not fit these variables, before any is assigned."""
-    saved = sum(1 for name in arrays if name.startswith(f"{group}/"))
-    if saved != len(variables):
-        raise ValueError(f"{saved} saved {group} values for {len(variables)} variables")
-    for variable, value in zip(variables, values, strict=True):
-        if tuple(variable.shape) != tuple(np.shape(value)):
-            raise ValueError(
-                f"{variable.path}: saved shape {np.shape(value)}, model shape {tuple(variable.shape)}"
-            )
-
-
-def _assign(variables, values) -> None:
-    _check(variables, values, {f"v/{i}": v for i, v in enumerate(values)}, "v")
-    for variable, value in zip(variables, values, strict=True):
-        variable.assign(value)
+        return load_state(
+            files.training_state, key, self._variables(), len(self.model.weights), log, chief
+        )
 
 
 def _epoch_line(epoch: int, epochs: int, logs: dict, best: bool) -> str:
