@@ -7,8 +7,8 @@
     python bench/fashion_mnist.py --time-epochs 2   # every model N epochs in one process: time ratios
 
 Seed models train as their write-ups did (Adam 1e-3, no augmentation); ours
-with AdamW, a linear warm-up then a cosine schedule, and shift + flip
-augmentation. Each model trains for a fixed number of epochs on
+with the recipe :data:`helpers.training.recipe.CHOSEN` names (``--recipe
+ours=NAME`` for another). Each model trains for a fixed number of epochs on
 all 60,000 training images and is scored once on the 10,000 test images, then
 converted to full-integer int8 LiteRT and scored and timed again. Training
 wall time is reported relative to the seed ``classifier``'s: from the timing
@@ -18,6 +18,11 @@ else from the runs' own wall times (which mix processes when resumed or run
 side by side). Every run is appended to the ``.runs.csv`` under a lock, so
 several processes (``--threads 1`` each on a small machine) can share it.
 Writes a CSV and the accuracy-against-FLOPs chart.
+
+Training goes through :func:`helpers.training.in_memory.train_split`, so this
+runs on any Keras backend: ``KERAS_BACKEND=jax`` on a GPU machine without
+TensorFlow trains and scores in float and keeps the models; ``--rescore``
+where TensorFlow is adds the int8 accuracies and the latencies.
 
 ``--screen`` never touches the test images: it trains named screens
 (:mod:`helpers.training.screens`: a model, its options, a recipe of
