@@ -78,9 +78,11 @@ def test_recipes():
 
     how = recipe("ours_tiny")
     optimizer, augment = how.optimizer(1000), how.augment
-    assert (
-        isinstance(optimizer, keras.optimizers.AdamW) and augment.shift and augment.horizontal_flip
-    )
+    assert isinstance(optimizer, keras.optimizers.AdamW) and optimizer.weight_decay == 0.05
+    # the validation screens: flips and random erasing, no translation (it cost 2 points)
+    assert augment.horizontal_flip and augment.erasing == 0.5 and not augment.shift
+    assert how.label_smoothing == 0 and recipe("ours").label_smoothing == 0.1
+    assert how.description.startswith("flip+wd0.05+erase: ")
     schedule = (
         optimizer.learning_rate if callable(optimizer.learning_rate) else optimizer._learning_rate
     )
