@@ -112,6 +112,7 @@ def _labelled_scatter(
             row[label], (row[x], row[y]), fontsize=7, xytext=offset, textcoords="offset points"
         )
     ax.set(xscale="log", xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.margins(x=0.08, y=0.12)  # room for the labels of the outermost points
     fig.tight_layout()
     return save(fig, path)
 
