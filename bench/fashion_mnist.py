@@ -33,6 +33,7 @@ the other 6,000, appending every run to ``fashion_mnist_screens.csv``.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import platform
 import sys
@@ -50,6 +51,7 @@ from helpers.models import build_model
 from helpers.paths import IMAGES_DIR, RUNS_DIR
 from helpers.training import recipe, set_seeds
 from helpers.training.in_memory import score_split, train_split, trained_on, training_threads
+from helpers.training.recipe import RECIPES
 
 # The seeds' own epoch counts and the accuracies their write-ups claimed.
 SEEDS = {
@@ -61,9 +63,11 @@ SEEDS = {
 OURS = {"ours_tiny": 30, "ours": 30}
 
 
-def model_path(name: str, epochs: int, seed: int) -> Path:
-    """Where a benchmark run's trained model is kept (``--rescore`` measures it again)."""
-    return RUNS_DIR / "fashion-mnist-bench" / f"{name}-e{epochs}-s{seed}.keras"
+def model_path(name: str, epochs: int, seed: int, recipe_description: str) -> Path:
+    """Where a benchmark run's trained model is kept (``--rescore`` measures it again): one file
+    per model, epochs, seed and recipe (a short hash of its description)."""
+    tag = hashlib.sha256(recipe_description.encode()).hexdigest()[:8]
+    return RUNS_DIR / "fashion-mnist-bench" / f"{name}-{tag}-e{epochs}-s{seed}.keras"
 
 
 def score(model, labels, seed: int) -> dict:
@@ -96,22 +100,21 @@ def rescore(runs_csv: Path, labels) -> None:
     under the same load) and update its row; runs whose model file is missing keep theirs."""
     from helpers.models import load_model
 
+    def key(row) -> tuple:
+        return row["model"], int(row["epochs"]), int(row["seed"]), row["recipe"]
+
     updates = {}
     for row in pd.read_csv(runs_csv).to_dict("records"):
-        path = model_path(row["model"], int(row["epochs"]), int(row["seed"]))
+        path = model_path(*key(row))
         if not path.exists():
             print(f"{path}: missing; {row['model']} seed {row['seed']} keeps its scores")
             continue
-        updates[(row["model"], int(row["epochs"]), int(row["seed"]))] = scores = score(
-            load_model(path), labels, int(row["seed"])
-        )
+        updates[key(row)] = scores = score(load_model(path), labels, int(row["seed"]))
         print(row["model"], row["seed"], scores, flush=True)
     with atomic.locked(runs_csv):
         runs = pd.read_csv(runs_csv)
         for i, row in runs.iterrows():
-            for column, value in updates.get(
-                (row["model"], row["epochs"], row["seed"]), {}
-            ).items():
+            for column, value in updates.get(key(row), {}).items():
                 runs.loc[i, column] = value
         atomic.write_csv(runs_csv, runs)
 
@@ -128,7 +131,7 @@ def train_and_score(
     started = time.perf_counter()
     train_split(model, how, labels, epochs, batch_size, seed)
     seconds = time.perf_counter() - started
-    atomic.save_model(model, model_path(name, epochs, seed))
+    atomic.save_model(model, model_path(name, epochs, seed, how.description))
     cost = totals(model)
     scores = (
         score(model, labels, seed)
@@ -173,6 +176,8 @@ def pending(
 def current_runs(runs: pd.DataFrame, overrides: dict[str, str] | None = None) -> list[dict]:
     """The runs made with the zoo's current architecture and recipe (or the one ``overrides``
     names for a model); the others are retrained."""
+    if "recipe" not in runs:  # written before recipes were recorded: all retrained
+        runs = runs.assign(recipe="")
     names = runs["model"].unique()
     overrides = overrides or {}
     params = {name: build_model(name, (28, 28, 1), 10).count_params() for name in names}
@@ -189,7 +194,12 @@ def current_runs(runs: pd.DataFrame, overrides: dict[str, str] | None = None) ->
 
 
 def time_epochs(
-    models: list[str], n: int, epochs: dict[str, int], labels, batch_size: int
+    models: list[str],
+    n: int,
+    epochs: dict[str, int],
+    labels,
+    batch_size: int,
+    overrides: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """The timing pass: each model trained ``n`` epochs with its recipe, one after another in this
     process; seconds per epoch (the epochs after the first, which traces the step) and each
@@ -198,7 +208,8 @@ def time_epochs(
     for name in models:
         set_seeds(0)
         model = build_model(name, (28, 28, 1), 10)
-        history, _ = train_split(model, recipe(name), labels, n, batch_size)
+        how = recipe(name, (overrides or {}).get(name))
+        history, _ = train_split(model, how, labels, n, batch_size)
         seconds = history["seconds"].to_numpy()
         rows.append({
             "model": name, "timed_epochs": n, "first_epoch_seconds": seconds[0],
@@ -298,7 +309,14 @@ def main(argv: list[str] | None = None) -> int:
         **OURS,
         **{k: int(v) for k, v in (item.split("=") for item in args.epochs)},
     }
-    recipes = dict(item.split("=", 1) for item in args.recipe)
+    recipes = dict(item.split("=", 1) for item in args.recipe if "=" in item)
+    for name, chosen in recipes.items():
+        if name not in args.models or chosen not in RECIPES:
+            parser.error(
+                f"--recipe {name}={chosen}: name one of --models and one of {sorted(RECIPES)}"
+            )
+    if len(recipes) != len(args.recipe):
+        parser.error("--recipe takes MODEL=RECIPE")
     labels = fashion_mnist_labels(val_fraction=0.0)
     print(
         f"Fashion-MNIST {len(labels.split('train'))}/{len(labels.split('test'))}; "
@@ -309,7 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.rescore:
         rescore(runs_csv, labels)
     elif args.time_epochs:
-        timing = time_epochs(args.models, args.time_epochs, epochs, labels, args.batch_size)
+        timing = time_epochs(
+            args.models, args.time_epochs, epochs, labels, args.batch_size, recipes
+        )
         atomic.write_csv(timing_csv, timing)
         print(timing.to_string(index=False))
     elif not args.resume:
@@ -327,8 +347,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     if not runs_csv.exists():
         return 0
+    kept = current_runs(pd.read_csv(runs_csv), recipes)
+    if not kept:
+        print(f"{runs_csv}: no run of the current architectures and recipes yet")
+        return 0
     timing = pd.read_csv(timing_csv) if timing_csv.exists() else None
-    table = summarise(pd.DataFrame(current_runs(pd.read_csv(runs_csv), recipes)), timing)
+    table = summarise(pd.DataFrame(kept), timing)
     atomic.write_csv(args.out, table)
     plots.accuracy_vs_flops(table, path=args.out.with_name("fashion_mnist_accuracy_vs_flops.png"))
     with pd.option_context("display.width", 250, "display.max_columns", None):

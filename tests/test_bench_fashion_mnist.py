@@ -139,3 +139,22 @@ def test_appended_rows_are_kept_and_widen_the_table(tmp_path):
         "threads",
     ]
     assert pd.read_csv(path)["model"].tolist() == ["a", "b"]
+
+
+def test_each_recipe_keeps_its_own_model_file(bench):
+    chosen, other = recipe("ours").description, recipe("ours", "issue7").description
+    assert bench.model_path("ours", 30, 0, chosen) != bench.model_path("ours", 30, 0, other)
+    assert bench.model_path("ours", 30, 0, chosen) == bench.model_path("ours", 30, 0, chosen)
+
+
+def test_runs_files_without_a_recipe_column_are_all_retrained(bench):
+    tiny = build_model("ours_tiny", (28, 28, 1), 10).count_params()
+    runs = pd.DataFrame([run("ours_tiny", 0, 30, tiny)]).drop(columns="recipe")
+    assert bench.current_runs(runs) == []
+
+
+@pytest.mark.parametrize("given", ["ours", "ours=nope", "classifier=flip"])
+def test_a_wrong_recipe_option_is_one_line(bench, given, capsys):
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--models", "ours", "--recipe", given])
+    assert stop.value.code == 2 and "--recipe" in capsys.readouterr().err

@@ -46,11 +46,15 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    """``Trainer`` and ``Progress`` on first use: they import TensorFlow (PEP 562)."""
-    if name in ("Trainer", "Progress"):
-        from helpers.training import loop
+    """``Trainer`` (it imports TensorFlow) and ``Progress`` on first use (PEP 562)."""
+    if name == "Trainer":
+        from helpers.training.loop import Trainer
 
-        return getattr(loop, name)
+        return Trainer
+    if name == "Progress":
+        from helpers.training.state import Progress
+
+        return Progress
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -7,6 +7,9 @@ A screen is a zoo model (with options that override its architecture's, see
 few epochs (the schedule has the same shape as a full run's, only shorter) and
 scores it on the other 6,000 (a stratified split fixed by its seed), plain and
 with horizontal-flip test-time augmentation. The test images are never touched.
+``val_loss`` is plain cross-entropy from rounds 4–5 on (the rows a GPU trained);
+earlier rows recorded the loop's loss, label smoothing and weight regularisation
+included: compare accuracies across rounds, not losses.
 """
 
 from __future__ import annotations
