@@ -44,8 +44,15 @@ def labels_key(settings: Settings) -> dict[str, Any]:
 
 
 def model_key(settings: Settings) -> dict[str, Any]:
-    """The settings a trained model depends on: its labels' and the training ones."""
-    return {**labels_key(settings), **{name: _plain(settings[name]) for name in MODEL_SETTINGS}}
+    """What a trained model depends on: its labels' settings, the training ones, and the
+    model's recipe (code, not a setting: a changed recipe must not hand back an old model)."""
+    from helpers.training.recipe import recipe
+
+    return {
+        **labels_key(settings),
+        **{name: _plain(settings[name]) for name in MODEL_SETTINGS},
+        "recipe": recipe(settings.model).description,
+    }
 
 
 def architecture_key(settings: Settings) -> dict[str, Any]:

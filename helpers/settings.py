@@ -175,6 +175,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "model": "ours_tiny",
         "epochs": 30,
         "batch_size": 128,
+        # The recipe's cosine schedule spans all 30 epochs; stopping early, mid-schedule at a high
+        # learning rate, ended a run at epoch 10 with 91.2% (30 epochs: 93.8%, the benchmark).
+        "patience": 30,
     },
     # The real benchmark: official partition, 46 categories skewed 4,000 to 1, sized for one GPU.
     "deepfashion": {
