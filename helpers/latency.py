@@ -1,8 +1,8 @@
 """Single-image latency and batch throughput of any ``predict(x) -> probabilities``.
 
-Timed with ``time.perf_counter`` after a few warm-up calls; several predictors
-are best timed in turns (:func:`interleaved_latency_ms`) on a machine that
-other processes share.
+Timed with ``time.perf_counter`` after a few warm-up calls; predictors are
+timed in turns (:func:`interleaved_latency_ms`), so that load from other
+processes on a shared machine falls on all of them alike.
 """
 
 from __future__ import annotations
@@ -14,29 +14,22 @@ from collections.abc import Callable
 import numpy as np
 
 
+def tf_threads() -> int:
+    """How many threads TensorFlow computes with (its default: every core), for the tables."""
+    import tensorflow as tf
+
+    return tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count() or 1
+
+
 def set_tf_threads(threads: int) -> int:
-    """Give TensorFlow ``threads`` intra- and inter-op threads (0: leave its default, every
-    core) and return how many it computes with, for the latency and timing tables."""
+    """Give TensorFlow ``threads`` intra- and inter-op threads (0: leave its default) and
+    return how many it computes with."""
     import tensorflow as tf
 
     if threads:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
-    return tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count() or 1
-
-
-def latency_ms(
-    predict: Callable[[np.ndarray], np.ndarray], image: np.ndarray, runs: int = 50, warmup: int = 5
-) -> tuple[float, float]:
-    """Median and 95th-percentile wall time of single-image predictions, in milliseconds."""
-    for _ in range(warmup):
-        predict(image)
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        predict(image)
-        times.append((time.perf_counter() - started) * 1000)
-    return float(np.median(times)), float(np.percentile(times, 95))
+    return tf_threads()
 
 
 def interleaved_latency_ms(
@@ -72,4 +65,4 @@ def throughput(
     return len(x) / (time.perf_counter() - started)
 
 
-__all__ = ["interleaved_latency_ms", "latency_ms", "throughput"]
+__all__ = ["interleaved_latency_ms", "set_tf_threads", "tf_threads", "throughput"]

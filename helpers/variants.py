@@ -11,7 +11,6 @@ throughput on a bounded sample.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,7 +20,7 @@ import pandas as pd
 
 from helpers import atomic
 from helpers.flops import totals
-from helpers.latency import interleaved_latency_ms, latency_ms, throughput  # noqa: F401 (re-exported)
+from helpers.latency import interleaved_latency_ms, tf_threads, throughput
 from helpers.litert import TFLITE_VARIANTS, LiteRTModel, to_tflite
 from helpers.paths import RunFiles
 from helpers.pruning import KeepPruned, nonzero_params, prune_magnitude, prune_structured
@@ -52,7 +51,7 @@ class KerasRunner:
         import tensorflow as tf
 
         self.model = model
-        self.threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
+        self.threads = tf_threads()
         self.runtime = "TensorFlow"
         self._call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
 

@@ -50,9 +50,9 @@ def trained_on() -> str:
 def training_threads() -> int:
     """Threads TensorFlow computes with; on another backend, the CPU count."""
     if keras.backend.backend() == "tensorflow":
-        from helpers.latency import set_tf_threads
+        from helpers.latency import tf_threads
 
-        return set_tf_threads(0)
+        return tf_threads()
     return os.cpu_count() or 1
 
 
