@@ -8,7 +8,7 @@ COLAB_PY := $(COLAB_VENV)/bin/python
 COLAB_STAMP := $(COLAB_VENV)/.installed
 PROFILE ?= demo
 
-.PHONY: setup data run quick test test-colab lab lint bench bench-fashion-mnist clean clean-cache
+.PHONY: setup data run quick test test-browser test-colab lab lint bench bench-fashion-mnist clean clean-cache
 
 setup: $(STAMP)
 
@@ -56,6 +56,23 @@ test: data
 	CLOTHING_PROFILE=quick $(PY) -m pytest tests
 	rm -rf runs/nbmake
 	CLOTHING_PROFILE=quick CLOTHING_RUN_DIR=$(CURDIR)/runs/nbmake $(PY) -m pytest --nbmake --nbmake-timeout=1800 notebooks
+
+# Every notebook in JupyterLab in Debian's Chromium (Playwright, never a browser download) on a
+# quick run folder the series makes first; the explorer driven; screenshots in runs/browser/screenshots.
+BROWSER_RUN ?= $(CURDIR)/runs/browser
+test-browser: data
+	@command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian's chromium ..."; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; \
+	  else echo "make test-browser needs Chromium at /usr/bin/chromium (apt-get install chromium)"; exit 1; fi; }
+	$(PY) -m pip install -q -c constraints.txt -e ".[lab]"
+	rm -rf $(BROWSER_RUN)
+	@# make test's quick run folder, when complete, saves the series most of its work (its
+	@# artifacts stay current: only the folder differs); else the series makes everything.
+	@if [ -f runs/nbmake/summary.md ]; then cp -r runs/nbmake $(BROWSER_RUN); fi
+	CLOTHING_PROFILE=quick timeout 420 $(PY) -m helpers.series --profile quick -p run_dir $(BROWSER_RUN) --timeout 300
+	CLOTHING_PROFILE=quick CLOTHING_RUN_DIR=$(BROWSER_RUN) timeout 600 $(PY) -m pytest -q -p no:cacheprovider tests/browser
 
 # Every notebook again, under Colab's versions of TensorFlow, Keras, ipywidgets, ipykernel,
 # jupyter_client, pandas and numpy.

@@ -75,10 +75,10 @@ def score(model, labels, seed: int) -> dict:
     full-int8 LiteRT at the same thread count, timed in turns."""
     from helpers.latency import interleaved_latency_ms
     from helpers.litert import LiteRTModel, to_tflite
-    from helpers.loading import load_inputs, tf_batches
+    from helpers.loading import InputSpec, load_inputs, tf_batches
     from helpers.variants import KerasRunner, accuracy
 
-    test = tf_batches(labels, "test", 28, 512)
+    test = tf_batches(InputSpec(labels, 28, 512), "test")
     calibration = load_inputs(labels, labels.split("train").sample(200, random_state=seed), 28)
     lite = LiteRTModel(to_tflite(model, "float32"))
     int8 = LiteRTModel(to_tflite(model, "full int8", calibration), num_threads=lite.threads)

@@ -1,12 +1,16 @@
 """Every optimised variant of a saved model, measured in one run: ratios against the Keras float model.
 
+    python bench/inference.py runs/demo/model.keras                # on its own run's labels
+    python bench/inference.py MODEL.keras --data folders --data-dir ~/photos   # on any dataset kind
     python bench/inference.py MODEL.keras [--data fashion_mnist|sample] [--prune 0.5] [--finetune-epochs 2]
     python bench/inference.py --train fashion_cnn --epochs 3      # train a Fashion-MNIST model first
     python bench/inference.py MODEL.keras --threads 1              # LiteRT and TensorFlow on 1 thread
 
-The test images (Fashion-MNIST's 10,000, or the embedded sample's test split
-at the model's input size), the calibration images and the fine-tuning data
-come from the same dataset. Everything runs in this process, one variant after
+The test images, the calibration images and the fine-tuning data come from
+one labels table: the model's own run (``labels.csv`` beside a run folder's
+``model.keras``), else ``--data`` (any dataset kind, with ``--data-dir`` where it
+needs one), else by the model's input channels Fashion-MNIST or the embedded
+sample. A model whose class count differs from the labels' is refused in one line. Everything runs in this process, one variant after
 another, the single-image latencies timed in turns so the latency ratios hold
 on a shared machine; every latency is measured with the thread count shown.
 """
@@ -23,8 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from helpers import atomic
-from helpers.data.fashion_mnist import fashion_mnist_labels
-from helpers.data.sample import label_sample
+from helpers.data.registry import FASHION_MNIST, datasets, kind_of
 from helpers.errors import InputError
 from helpers.latency import set_tf_threads
 from helpers.models import load_model
@@ -33,11 +36,15 @@ from helpers.run import Run
 from helpers.variants import TABLE_COLUMNS, build_variants, measure, optimization_inputs, recommend
 
 
-def bench_labels(data: str):
-    """The labels table to measure on: Fashion-MNIST, or the embedded DeepFashion-layout sample."""
-    if data == "fashion_mnist":
-        return fashion_mnist_labels()
-    return label_sample(sample_images=3000, check_files=False)
+def bench_labels(model_path: Path, data: str | None, data_dir: Path | None, channels: int):
+    """The labels to measure on and where they came from (see the module docstring)."""
+    from helpers.data import LabelSet, label_dataset
+
+    beside = RunFiles(Path(model_path).parent)
+    if data is None and beside.labels.is_file() and beside.dataset.is_file():
+        return LabelSet.load(beside), f"its run's labels ({beside.labels})"
+    data = data or (FASHION_MNIST if channels == 1 else "sample")
+    return label_dataset(data, data_dir, check_files=False), data
 
 
 def train_fashion_model(name: str, epochs: int, seed: int = 0) -> Path:
@@ -60,8 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--epochs", type=int, default=3, help="epochs for --train")
     parser.add_argument(
-        "--data", choices=["fashion_mnist", "sample"], help="default: by the model's input channels"
+        "--data",
+        choices=sorted(datasets()),
+        help="dataset kind to measure on (default: the model's run, else by its input channels)",
     )
+    parser.add_argument("--data-dir", type=Path, help="the dataset folder, for --data")
     parser.add_argument(
         "--prune", type=float, default=0.5, help="share of filters/weights to prune (0: none)"
     )
@@ -87,9 +97,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     shape = tuple(model.input_shape[1:])
-    data = args.data or ("fashion_mnist" if shape[-1] == 1 else "sample")
-    batch_size = 128 if data == "fashion_mnist" else 32
-    inputs = optimization_inputs(bench_labels(data), shape[0], batch_size, seed=0)
+    try:
+        labels, data = bench_labels(args.model, args.data, args.data_dir, shape[-1])
+    except (InputError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    outputs = int(model.output_shape[-1])
+    if outputs != len(labels.classes):
+        print(
+            f"error: {args.model}: the model has {outputs} classes, {data} has "
+            f"{len(labels.classes)}; give --data (and --data-dir) for the data it was trained on",
+            file=sys.stderr,
+        )
+        return 2
+    batch_size = 128 if kind_of(labels).images.in_memory else 32
+    inputs = optimization_inputs(labels, shape[0], batch_size, seed=0)
     files = RunFiles(RUNS_DIR / "bench-inference" / args.model.stem).ensure()
     atomic.save_model(model, files.model)
     started = time.perf_counter()
@@ -105,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     table = measure(variants, inputs["measure"], runs=args.runs)
     print(
-        f"{args.model} on {inputs['measure'].test.images:,} {data} test images; {os.cpu_count()} CPUs, "
+        f"{args.model} on {inputs['measure'].test.images:,} test images of {data}; {os.cpu_count()} CPUs, "
         f"{platform.machine()}; built and measured in {time.perf_counter() - started:.0f} s"
     )
     with pd.option_context("display.width", 250, "display.max_columns", None):

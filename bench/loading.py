@@ -4,6 +4,7 @@
     python -m helpers.data.fullsize /tmp/deepfashion-full    # a DeepFashion-size tree (289,222 images)
     python bench/loading.py --data-dir /tmp/deepfashion-full --images 8000
     python bench/loading.py --data-dir /tmp/deepfashion-full --images 0   # a whole training epoch
+    python bench/loading.py --data-dir ~/photos --dataset folders --images 3000   # your own photos
 
 Each loader reads the same first ``--images`` training images (0: all of them),
 shuffled as in training, at ``--size`` with batches of ``--batch-size``, in a
@@ -41,18 +42,18 @@ def peak_rss_gb() -> float:
 def child(run_dir: Path, loader: str, size: int, batch_size: int, prepare: bool) -> dict:
     """One loader over the run folder's training split: images/s of one epoch and peak RSS."""
     from helpers.data import LabelSet
-    from helpers.loading import generator_flow, tf_batches
+    from helpers.loading import InputSpec, generator_flow, tf_batches
     from helpers.loading.throughput import images_per_second
     from helpers.paths import RunFiles
 
     labels = LabelSet.load(RunFiles(run_dir))
     if loader == "generator":  # Keras' iterator itself, as the write-ups used it
         rate, seen = images_per_second(
-            generator_flow(labels, "train", size, batch_size, shuffle=True)
+            generator_flow(InputSpec(labels, size, batch_size), "train", shuffle=True)
         )
         return {"images_per_s": rate, "images": seen, "peak_rss_gb": peak_rss_gb()}
     started = time.perf_counter()
-    batches = tf_batches(labels, "train", size, batch_size, shuffle=True, cache=loader)
+    batches = tf_batches(InputSpec(labels, size, batch_size, cache=loader), "train", shuffle=True)
     if prepare:
         return {"write_images_per_s": batches.images / (time.perf_counter() - started)}
     rate, seen = images_per_second(batches.epoch(1))
@@ -72,13 +73,12 @@ def run_child(run_dir: Path, loader: str, args, prepare: bool = False) -> dict:
 
 
 def prepare_labels(args, run_dir: Path) -> int:
-    """The first ``--images`` training images of the tree (or the sample) into a run folder."""
-    from helpers.data.deepfashion import label_deepfashion
-    from helpers.data.sample import ensure_sample, sample_dir
+    """The first ``--images`` training images of the dataset (or the sample) into a run folder."""
+    from helpers.data import label_dataset
     from helpers.paths import RunFiles
 
-    data_dir = args.data_dir or ensure_sample(sample_dir(3000), 3000)
-    labels = label_deepfashion(data_dir, check_files=False)
+    dataset = args.dataset or ("deepfashion" if args.data_dir else "sample")
+    labels = label_dataset(dataset, args.data_dir, check_files=False)
     train = labels.table[labels.table["split"] == "train"]
     if args.images:
         train = train.head(args.images)
@@ -89,7 +89,12 @@ def prepare_labels(args, run_dir: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data-dir", type=Path, help="a DeepFashion tree (default: the sample)")
+    parser.add_argument("--data-dir", type=Path, help="a dataset folder (default: the sample)")
+    parser.add_argument(
+        "--dataset",
+        help="its kind (helpers.data.registry: deepfashion, folders, clothing_full ...); "
+        "default deepfashion with --data-dir, else the embedded sample",
+    )
     parser.add_argument("--images", type=int, default=8000, help="first N training images (0: all)")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=32)

@@ -8,10 +8,11 @@ and its settings (``helpers.run``, ``helpers.settings``), training
 figures (``helpers.plots``) and the papermill runner (``helpers.series``).
 """
 
-import os
+from helpers import tf_logging
 
-# TensorFlow's C++ start-up chatter (INFO and WARNING lines) is hidden in every process that
-# uses this package; set once here, before anything imports TensorFlow. Your own value wins.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's C++ start-up chatter (INFO and WARNING lines, and on a machine without a CUDA driver
+# the failed cuInit) is hidden in every process that uses this package: set once here, before
+# anything imports TensorFlow. Your own TF_CPP_MIN_LOG_LEVEL wins; CLOTHING_TF_STARTUP_LOG=1 shows all.
+tf_logging.install()
 
 __version__ = "0.1.0"

@@ -19,19 +19,19 @@ import numpy as np
 import pandas as pd
 
 from helpers.data import LabelSet
-from helpers.loading import Batches, plan_caches, tf_batches
+from helpers.data.labelset import SPLITS
+from helpers.data.registry import kind_of
+from helpers.loading import Batches, InputSpec, split_caches, tf_batches
 from helpers.loading.cache import SHUFFLE_BUFFER
 from helpers.loading.pipeline import uint8_bytes
-
-SPLITS = ("train", "val", "test")
 
 
 def loading_rate(labels: LabelSet, image_size: int, batch_size: int, images: int = 256) -> float:
     """Images per second of streaming tf.data over the first ``images`` training images."""
-    from helpers.loading.throughput import _first_images, images_per_second
+    from helpers.loading.throughput import first_images, images_per_second
 
-    subset = _first_images(labels, "train", images)
-    batches = tf_batches(subset, "train", image_size, batch_size, cache="none")
+    subset = first_images(labels, "train", images)
+    batches = tf_batches(InputSpec(subset, image_size, batch_size), "train")
     images_per_second(batches.epoch(0), max_images=batch_size)  # warm up the pipeline
     return images_per_second(batches.epoch(1))[0]
 
@@ -63,14 +63,10 @@ def training_rate(settings, classes: int, steps: int = 3) -> float:
 def epoch_estimate(run, labels: LabelSet, measure_training: bool = True) -> pd.DataFrame:
     """Per split: images, uint8 GB, cache, disk GB; then rates, time per epoch and peak memory."""
     settings = run.settings
-    channels = labels.kind.channels
+    channels = kind_of(labels).channels
     counts = {split: int((labels.table["split"] == split).sum()) for split in SPLITS}
-    plan = (
-        plan_caches(counts, settings.image_size, channels)
-        if settings.cache == "auto"
-        else dict.fromkeys(SPLITS, settings.cache)
-    )
-    if labels.kind.images.in_memory:
+    plan = split_caches(labels, settings.image_size, settings.cache)
+    if kind_of(labels).images.in_memory:
         plan = dict.fromkeys(SPLITS, "arrays")
     rows = []
     for split in SPLITS:

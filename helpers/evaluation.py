@@ -27,9 +27,9 @@ def predict_split(
     table has ``path, true, predicted, confidence`` and ``top1..top5`` with
     ``top1_p..top5_p``.
     """
-    from helpers.loading import tf_batches
+    from helpers.loading import InputSpec, tf_batches
 
-    batches = tf_batches(labels, split, image_size, batch_size, shuffle=False, cache="none")
+    batches = tf_batches(InputSpec(labels, image_size, batch_size), split, shuffle=False)
     probabilities = model.predict(batches.epoch(0), verbose=0)
     frame = labels.split(split)
     if len(probabilities) != len(frame):

@@ -7,12 +7,13 @@ enables it; without fastai the function says so and returns None.
 from __future__ import annotations
 
 from helpers.data import LabelSet
+from helpers.data.registry import kind_of
 
 
 def show_fastai_batch(labels: LabelSet, image_size: int = 128, seed: int = 0):
     """fastai's ``ImageDataLoaders.from_df(...).show_batch()``, or None when fastai is absent
     or the dataset comes as arrays (fastai reads image files)."""
-    if labels.kind.images.in_memory:
+    if kind_of(labels).images.in_memory:
         print(f"fastai's show_batch reads image files; {labels.dataset} comes as arrays: skipped.")
         return None
     try:

@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m helpers.labels", description=__doc__.split("\n")[0]
     )
     parser.add_argument(
-        "data_dir", type=Path, help="dataset folder (DeepFashion root, Kaggle folder)"
+        "data_dir", type=Path, help="dataset folder (DeepFashion root, photo folders, Kaggle folder)"
     )
     parser.add_argument(
         "--dataset",
@@ -94,7 +94,13 @@ def main(argv: list[str] | None = None) -> int:
         "--split",
         default="auto",
         choices=["auto", "official", "grouped"],
-        help="DeepFashion split (auto: the official partition when present)",
+        help="DeepFashion or folders split (auto: the dataset's own when present; grouped: "
+        "computed, keeping each group whole)",
+    )
+    parser.add_argument(
+        "--groups",
+        type=Path,
+        help="folders: CSV of image ids and contributors (image, sender_id), e.g. images.csv",
     )
     parser.add_argument("--label-column", default="articleType", help="product_images label column")
     parser.add_argument("--min-images", type=int, default=1, help="drop classes with fewer images")
@@ -108,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         "split": args.split,
         "label_column": args.label_column,
         "min_images": args.min_images,
+        "groups": args.groups,
     }
     options = {name: given[name] for name in dataset_kind(args.dataset).options}
     options.update(seed=args.seed, check_files=not args.no_check)

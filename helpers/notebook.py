@@ -8,6 +8,7 @@ and install only the project's other dependencies that are missing, read from
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -56,7 +57,13 @@ def too_old(found: dict[str, str]) -> list[str]:
 
 
 def setup_notebook() -> dict[str, str]:
-    """Set the plot style and print where we run and with which versions (warn when too old)."""
+    """Everything a notebook's set-up cell does once the project is importable: in Colab, work
+    from the fetched checkout's ``notebooks/`` and install only what Colab lacks
+    (:func:`install_for_colab`); everywhere, set the plot style and print where we run and with
+    which versions (warning when too old)."""
+    if in_colab():
+        os.chdir(Path(__file__).resolve().parent.parent / "notebooks")
+        install_for_colab()
     import matplotlib.pyplot as plt
     import seaborn as sns
 

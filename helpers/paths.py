@@ -55,6 +55,11 @@ class RunFiles:
         """``run.json``: the run's settings and what each artifact was made with."""
         return self.root / "run.json"
 
+    @property
+    def lock(self) -> Path:
+        """``.run.lock``: held by the one process running in this folder (:mod:`helpers.run_lock`)."""
+        return self.root / ".run.lock"
+
     # Labels (01)
     @property
     def labels(self) -> Path:

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from helpers import atomic
-from helpers.paths import RUNS_DIR, RunFiles
-from helpers.settings import DEFAULT_PROFILE, PROFILE_ENV, RUN_DIR_ENV, Settings, resolve
+from helpers.paths import RunFiles
+from helpers.settings import Settings, resolve, run_folder
 
 # What each artifact is made of (its files) and which settings it depends on.
 MODEL_SETTINGS = (
@@ -45,13 +45,13 @@ def labels_key(settings: Settings) -> dict[str, Any]:
 
 def model_key(settings: Settings) -> dict[str, Any]:
     """What a trained model depends on: its labels' settings, the training ones, and the
-    model's recipe (code, not a setting: a changed recipe must not hand back an old model)."""
-    from helpers.training.recipe import recipe
+    model's recipe (its description: a changed recipe must not hand back an old model)."""
+    from helpers.training.recipe import recipe_for
 
     return {
         **labels_key(settings),
         **{name: _plain(settings[name]) for name in MODEL_SETTINGS},
-        "recipe": recipe(settings.model).description,
+        "recipe": recipe_for(settings).description,
     }
 
 
@@ -87,6 +87,9 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+TRANSFER_DIR = "transfer"  # the companion run of ``transfer_model`` inside a run folder
+
+
 class Run:
     """Settings in force plus the run folder; ``writer=False`` for workers that only read."""
 
@@ -100,15 +103,10 @@ class Run:
 
     @classmethod
     def open(cls, params: Mapping[str, Any] | None = None, writer: bool = True, log=print) -> Run:
-        """Resolve ``params`` against what the run folder recorded, then the profile."""
-        import os
-
-        params = dict(params or {})
-        run_dir = params.get("run_dir") or os.environ.get(RUN_DIR_ENV)
-        if not run_dir:
-            profile = params.get("profile") or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
-            run_dir = RUNS_DIR / str(profile)
-        recorded = _read_record(RunFiles(Path(run_dir).expanduser().absolute()).record)
+        """Resolve ``params`` against what the run folder (:func:`helpers.settings.run_folder`)
+        recorded, then the profile."""
+        params = {**(params or {}), "run_dir": run_folder(params or {})}
+        recorded = _read_record(RunFiles(params["run_dir"]).record)
         return cls(resolve(params, recorded.get("settings")), writer=writer, log=log)
 
     @classmethod
@@ -157,11 +155,6 @@ class Run:
         record.setdefault("artifacts", {})[artifact] = entry
         record["settings"] = self.settings.as_json()
         atomic.write_json(self.files.record, record)
-
-    def forget(self, artifact: str) -> None:
-        record = self._record()
-        if record.get("artifacts", {}).pop(artifact, None) is not None and self.writer:
-            atomic.write_json(self.files.record, record)
 
     def stale(self, artifact: str) -> str | None:
         """Why ``artifact`` cannot be reused (missing, other settings, no record, changed), or None."""
@@ -217,7 +210,7 @@ class Run:
 
     def model(self, train: bool = True):
         """The trained model when current; else trained now (``train``) or None."""
-        from helpers.training import load_run_model, train_run
+        from helpers.training import load_run_model
 
         reason = self.stale("model")
         if reason is None:
@@ -227,12 +220,30 @@ class Run:
         self.log(
             f"Training {self.settings.model} for up to {self.settings.epochs} epochs first: {reason}"
         )
-        return train_run(self).model
+        return self.train_now().model
+
+    def train_now(self, strategy=None, verbose: int = 2, callbacks=()):
+        """Train on the run's labels (resuming a matching unfinished fit), then record the model."""
+        from helpers.training import Checkpoint, train_model
+
+        trained = train_model(
+            self.settings,
+            self.labels(),
+            Checkpoint(self.files, model_key(self.settings), write=self.writer),
+            strategy,
+            verbose=verbose,
+            callbacks=callbacks,
+            log=self.log,
+        )
+        if trained.record:  # this process wrote the model (the chief)
+            self.record("model")
+            self.files.training_state.unlink(missing_ok=True)  # the fit finished
+        return trained
 
     def train(self, verbose: int = 2, strategy=None, force: bool = False):
         """Train now unless the run already holds a current model (or ``force``); either way return
         what training left (:class:`helpers.training.Trained`: model, history, ``training.json``)."""
-        from helpers.training import Trained, load_run_model, read_history, train_run
+        from helpers.training import Trained, load_run_model, read_history
 
         reason = "asked to train again" if force else self.stale("model")
         if reason is None:
@@ -246,7 +257,7 @@ class Run:
             )
         if self.files.model.exists():
             self.log(f"Training again: {reason}")
-        return train_run(self, strategy, verbose=verbose)
+        return self.train_now(strategy, verbose=verbose)
 
     def table_model(self):
         """For receptive fields and costs (they do not depend on weights): the trained model when
@@ -288,9 +299,50 @@ class Run:
             self.record("evaluation")
         return predictions, metrics
 
+    def costs(self, model=None):
+        """The per-layer table (``layers.csv``) and totals (``costs.json``) of the run's model (or
+        ``model``): computed, written and recorded; returns ``(table, totals)``."""
+        from helpers.flops import file_size, totals
+        from helpers.layer_table import layer_table
+
+        net = model if model is not None else self.table_model()
+        table = layer_table(net)
+        costs = {
+            "model": self.settings.model,
+            "input_shape": list(self.settings.input_shape),
+            **totals(net),
+            "file_bytes": file_size(net),
+        }
+        if self.writer:
+            atomic.write_csv(self.files.layers, table)
+            atomic.write_json(self.files.costs, costs)
+            self.record("costs")
+        return table, costs
+
+    def companion(self) -> Run | None:
+        """The run of ``transfer_model``, the pretrained model trained beside this run's model:
+        a run folder of its own, ``transfer/`` inside this one, with the same data settings, the
+        model's natural input size and ``transfer_epochs`` (None when there is none)."""
+        from helpers.models import NATURAL_INPUTS
+
+        name = self.settings.transfer_model
+        if not name or self.files.root.name == TRANSFER_DIR:
+            return None
+        if self.settings.input_shape[-1] != 3:  # an ImageNet backbone reads RGB photos
+            self.log(f"transfer_model {name} skipped: {self.settings.dataset} images are not RGB")
+            return None
+        size = NATURAL_INPUTS.get(name, ((self.settings.image_size,),))[0][0]
+        settings = self.settings.replace(
+            run_dir=str(self.files.root / TRANSFER_DIR),
+            model=name,
+            image_size=size,
+            epochs=self.settings.transfer_epochs,
+        )
+        return Run(settings, writer=self.writer, log=self.log)
+
 
 def _read_record(path: Path) -> dict:
     try:
         return json.loads(Path(path).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+        return {}  # no record yet (a folder that cannot be written is refused where it is written)

@@ -23,7 +23,6 @@ split, each would import the others.
 from __future__ import annotations
 
 import argparse
-import ast
 import contextlib
 import logging
 import os
@@ -37,14 +36,15 @@ from typing import Any, ClassVar
 
 from helpers.atomic import check_writable
 from helpers.errors import InputError, ParameterError
-from helpers.paths import NOTEBOOKS_DIR, RUNS_DIR, RunFiles
+from helpers.paths import NOTEBOOKS_DIR, RunFiles
+from helpers.run import Run
+from helpers.run_lock import hold
 from helpers.settings import (
-    DEFAULT_PROFILE,
     PARAMETERS,
-    PROFILE_ENV,
     PROFILES,
-    check_names,
-    resolve,
+    checked_parameters,
+    command_line_parameters,
+    run_folder,
 )
 
 
@@ -68,61 +68,6 @@ def numbered_notebooks(
             )
         found = found[matching[0] :]
     return found
-
-
-def parse_value(text: str) -> Any:
-    """``-p`` values: Python literals (``3``, ``None``, ``0.5``, ``True``) or else plain strings."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
-def read_parameter_file(path: Path) -> dict[str, Any]:
-    """``-f params.yaml``: a mapping of setting names to values (YAML or JSON)."""
-    import yaml
-
-    try:
-        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8-sig"))
-    except FileNotFoundError:
-        raise InputError(path, "no such parameter file") from None
-    except IsADirectoryError:
-        raise InputError(path, "a folder, not a parameter file") from None
-    except UnicodeDecodeError as err:
-        raise InputError(
-            path,
-            f"not UTF-8 (byte 0x{err.object[err.start]:02x} at offset {err.start}); save it as UTF-8",
-        ) from None
-    except OSError as err:
-        raise InputError(path, f"cannot be read ({err.strerror or err})") from None
-    except yaml.YAMLError as err:
-        raise InputError(path, f"not valid YAML ({str(err).splitlines()[0]})") from None
-    if loaded is None:
-        return {}
-    if not isinstance(loaded, dict):
-        raise InputError(path, f"expected name: value lines, got a {type(loaded).__name__}")
-    return loaded
-
-
-def _recorded_settings(run_dir: Path) -> dict[str, Any]:
-    """What an existing run folder's ``run.json`` recorded (its profile among them), or nothing."""
-    import json
-
-    try:
-        return json.loads((Path(run_dir) / "run.json").read_text()).get("settings", {})
-    except (OSError, ValueError):
-        return {}
-
-
-def checked_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
-    """Each given parameter checked against the one definition (name, type, range), paths made
-    absolute for the kernels; the whole set is checked once the run's record is known."""
-    check_names(parameters)
-    checked = {}
-    for name, value in parameters.items():
-        value = PARAMETERS[name].coerce(value)
-        checked[name] = str(value) if isinstance(value, Path) else value
-    return checked
 
 
 class _QuietKnownParameters(logging.Filter):
@@ -152,6 +97,8 @@ def kernel_manager(log_path: Path, timeout: float | None) -> type:
             log = open(log_path, "wb")  # noqa: SIM115 (lives as long as the kernel)
             SeriesKernelManager.opened.append(log)
             kw["stderr"] = log
+            # No widget front-end here: training progress as a plain line every few seconds.
+            kw["env"] = {"CLOTHING_PROGRESS": "lines", **kw.get("env", os.environ)}
             result = await super().start_kernel(**kw)
             if timeout:
                 pid = getattr(self.provisioner, "pid", None)
@@ -212,88 +159,85 @@ def run_series(
     log_output: bool = False,
     heartbeat: float = 0,
 ) -> RunFiles:
-    """Execute ``notebooks`` (default: every numbered one) in order; return the run folder."""
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
+    """Execute ``notebooks`` (default: every numbered one) in order; return the run folder.
 
+    The run folder is held (:func:`helpers.run_lock.hold`) from the first notebook to the summary."""
     parameters = dict(parameters or {})
     profile = profile or parameters.pop("profile", None)  # --profile wins over -p profile
     parameters.pop("profile", None)
-    run_dir = parameters.pop("run_dir", None)
-    if not run_dir:
-        run_dir = RUNS_DIR / (name or profile or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE)
-    recorded = _recorded_settings(Path(run_dir))
-    profile = profile or os.environ.get(PROFILE_ENV) or recorded.get("profile") or DEFAULT_PROFILE
     parameters = checked_parameters(parameters)
-    resolve(
-        {**parameters, "profile": profile}, recorded
-    )  # every setting checked, as the run will see it
-    run_dir = Path(run_dir)
-    run = RunFiles(run_dir.absolute())
+    parameters["run_dir"] = str(run_folder({**parameters, "profile": profile}, name))
+    # every setting checked as the run will see it, the folder's recorded profile included
+    settings = Run.open({**parameters, "profile": profile}, writer=False).settings
+    profile = settings.profile
+    run = RunFiles(settings.run_dir)
     check_writable(run.root)
-    run.ensure()
-    run.executed.mkdir(exist_ok=True)
-    notebooks = list(notebooks if notebooks is not None else numbered_notebooks())
-    if not notebooks:
-        raise NotebookFailed("no numbered notebooks found")
-    logging.getLogger("papermill").addFilter(_QuietKnownParameters())
-    if log_output:
-        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
-        logging.getLogger("papermill").setLevel(logging.INFO)
-    log(f"Series: {len(notebooks)} notebooks, profile {profile}, run folder {run.root}")
-    for index, notebook in enumerate(notebooks, start=1):
-        output = run.executed / notebook.name
-        kernel_log = output.with_suffix(".kernel.log")
-        manager = kernel_manager(kernel_log, timeout)
-        started = time.perf_counter()
-        log(
-            f"[{index}/{len(notebooks)}] {notebook.stem} ...",
-            end="\n" if log_output else " ",
-            flush=True,
-        )
-        resume = (
-            f"continue with: python -m helpers.series --from {notebook.name[:2]} --profile {profile} "
-            f"-p run_dir {run.root} (and the same -p/-f)"
-        )
-        try:
-            with _Heartbeat(notebook.stem, heartbeat, log):
-                papermill.execute_notebook(
-                    str(notebook),
-                    str(output),
-                    parameters={**parameters, "profile": profile, "run_dir": str(run.root)},
-                    kernel_name=kernel,
-                    cwd=str(notebook.parent),
-                    progress_bar=False,
-                    log_output=log_output,
-                    kernel_manager_class=manager,
-                )
-        except PapermillExecutionError as err:
-            manager.finish()
-            log("FAILED")
-            first_line = (err.source or "").strip().splitlines()[:1] or [""]
-            raise NotebookFailed(
-                f"{notebook.name} failed in cell {err.cell_index} of the executed copy "
-                f"(`{first_line[0]}`): {err.ename}: {err.evalue}\n  executed copy: {output}\n  {resume}"
-            ) from None
-        except Exception as err:  # a dead kernel or a time-out: no cell raised
-            manager.finish()
-            log("FAILED")
-            why = (
-                f"exceeded --timeout {timeout:g} s"
-                if manager.timed_out
-                else f"stopped: {type(err).__name__}: {err}"
-            )
-            raise NotebookFailed(
-                f"{notebook.name} {why}\n  kernel log: {kernel_log}\n  {resume}"
-            ) from None
-        manager.finish()
-        log(f"done in {time.perf_counter() - started:.1f} s")
-    from helpers.run import Run
-    from helpers.summary import write_summary
+    with hold(run.root):
+        import papermill
+        from papermill.exceptions import PapermillExecutionError
 
-    given = {**parameters, "profile": profile, "run_dir": str(run.root)}
-    write_summary(Run.open(given, writer=False, log=lambda _: None))
-    return run
+        run.ensure()
+        run.executed.mkdir(exist_ok=True)
+        notebooks = list(notebooks if notebooks is not None else numbered_notebooks())
+        if not notebooks:
+            raise NotebookFailed("no numbered notebooks found")
+        logging.getLogger("papermill").addFilter(_QuietKnownParameters())
+        if log_output:
+            logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+            logging.getLogger("papermill").setLevel(logging.INFO)
+        log(f"Series: {len(notebooks)} notebooks, profile {profile}, run folder {run.root}")
+        for index, notebook in enumerate(notebooks, start=1):
+            output = run.executed / notebook.name
+            kernel_log = output.with_suffix(".kernel.log")
+            manager = kernel_manager(kernel_log, timeout)
+            started = time.perf_counter()
+            log(
+                f"[{index}/{len(notebooks)}] {notebook.stem} ...",
+                end="\n" if log_output else " ",
+                flush=True,
+            )
+            resume = (
+                f"continue with: python -m helpers.series --from {notebook.name[:2]} --profile {profile} "
+                f"-p run_dir {run.root} (and the same -p/-f)"
+            )
+            try:
+                with _Heartbeat(notebook.stem, heartbeat, log):
+                    papermill.execute_notebook(
+                        str(notebook),
+                        str(output),
+                        parameters={**parameters, "profile": profile, "run_dir": str(run.root)},
+                        kernel_name=kernel,
+                        cwd=str(notebook.parent),
+                        progress_bar=False,
+                        log_output=log_output,
+                        kernel_manager_class=manager,
+                    )
+            except PapermillExecutionError as err:
+                manager.finish()
+                log("FAILED")
+                first_line = (err.source or "").strip().splitlines()[:1] or [""]
+                raise NotebookFailed(
+                    f"{notebook.name} failed in cell {err.cell_index} of the executed copy "
+                    f"(`{first_line[0]}`): {err.ename}: {err.evalue}\n  executed copy: {output}\n  {resume}"
+                ) from None
+            except Exception as err:  # a dead kernel or a time-out: no cell raised
+                manager.finish()
+                log("FAILED")
+                why = (
+                    f"exceeded --timeout {timeout:g} s"
+                    if manager.timed_out
+                    else f"stopped: {type(err).__name__}: {err}"
+                )
+                raise NotebookFailed(
+                    f"{notebook.name} {why}\n  kernel log: {kernel_log}\n  {resume}"
+                ) from None
+            manager.finish()
+            log(f"done in {time.perf_counter() - started:.1f} s")
+        from helpers.summary import write_summary
+
+        given = {**parameters, "profile": profile, "run_dir": str(run.root)}
+        write_summary(Run.open(given, writer=False, log=lambda _: None))
+        return run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -333,8 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     try:
-        parameters = read_parameter_file(args.parameters_file) if args.parameters_file else {}
-        parameters.update({key: parse_value(value) for key, value in args.parameter})
+        parameters = command_line_parameters(args.parameters_file, args.parameter)
         run = run_series(
             args.profile,
             args.name,

@@ -7,12 +7,14 @@ remakes it, never mixed into the table.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
 
 from helpers import atomic
-from helpers.run import Run
+from helpers.latency import cpu_description
+from helpers.run import TRANSFER_DIR, Run
 
 NOTEBOOK_OF = {
     "model": "03_training",
@@ -46,6 +48,7 @@ COLUMNS = {
     "macs": "MACs (M)",
     "flops": "FLOPs (M)",
     "file_bytes": "file size (MB)",
+    "latency": "latency p50 (ms)",
 }
 
 
@@ -54,13 +57,29 @@ def _current(run: Run, artifact: str, path: Path) -> dict:
 
 
 def summary_table(run: Run) -> pd.DataFrame:
-    """One row for the trained model, plus one per optimised variant when 07 measured them."""
+    """One row for the trained model, plus one per optimised variant when 07 measured them;
+    then the same for the run's transfer model (``transfer_model``), when it has one."""
+    tables = [_one_model(r) for r in (run, run.companion()) if r is not None]
+    table = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
+    return table[~table["model"].isna()].reset_index(drop=True)
+
+
+def side_by_side(run: Run) -> pd.DataFrame:
+    """The run's trained model beside its transfer model: one formatted row each."""
+    table = summary_table(run)
+    return _formatted(table[~table["model"].str.contains(" · ")].reset_index(drop=True))
+
+
+def _one_model(run: Run) -> pd.DataFrame:
+    """:func:`summary_table`'s rows of one run (nothing for a transfer run not trained yet)."""
     files = run.files
     training = _current(run, "model", files.training)
     metrics = _current(run, "evaluation", files.metrics)
     costs = _current(run, "costs", files.costs)
     shape = costs.get("input_shape") or training.get("input_shape") or []
     name = training.get("model") or costs.get("model") or run.settings.model
+    if run.files.root.name == TRANSFER_DIR and not training:
+        return pd.DataFrame(columns=list(COLUMNS))
     rows = [
         {
             "model": name,
@@ -78,6 +97,7 @@ def summary_table(run: Run) -> pd.DataFrame:
     if run.current("optimization"):
         for variant in pd.read_csv(files.optimization).to_dict("records"):
             if variant.get("variant") == "Keras float32":  # the trained model itself: row 1
+                rows[0]["latency"] = variant.get("latency_p50_ms")
                 continue
             rows.append(
                 {
@@ -87,6 +107,7 @@ def summary_table(run: Run) -> pd.DataFrame:
                         k: variant.get(k)
                         for k in ("accuracy", "params", "macs", "flops", "file_bytes")
                     },
+                    "latency": variant.get("latency_p50_ms"),
                 }
             )
     return pd.DataFrame(rows, columns=list(COLUMNS))
@@ -105,16 +126,29 @@ def _formatted(table: pd.DataFrame) -> pd.DataFrame:
     shown["params"] = shown["params"].map(num(1, 0))
     for column in ("macs", "flops", "file_bytes"):
         shown[column] = shown[column].map(num(1e6, 2))
+    shown["latency"] = shown["latency"].map(num(1, 2))
     return shown.rename(columns=COLUMNS)
 
 
-def write_summary(run: Run) -> Path:
-    """Write ``summary.md``: the results table, what is missing or stale, and every figure."""
+def _link(target: Path, links_from: Path | None, root: Path) -> str:
+    """``target`` as a Markdown link path: relative to ``links_from`` (default: the run folder)."""
+    start = root if links_from is None else Path(links_from).absolute()
+    try:
+        return Path(os.path.relpath(target.absolute(), start)).as_posix()
+    except ValueError:  # another drive (Windows): no relative path exists
+        return target.absolute().as_uri()
+
+
+def summary_markdown(run: Run, links_from: Path | None = None) -> str:
+    """The summary's Markdown: the results table, what is missing or stale, and every figure,
+    linked relative to ``links_from`` (default: the run folder, as in ``summary.md``)."""
     lines = [f"# Results of run `{run.files.root.name}`", ""]
     lines.append(_formatted(summary_table(run)).to_markdown(index=False, disable_numparse=True))
     lines += [
         "",
-        "FLOPs = 2 x MACs of convolutions and dense layers, per image. Accuracy is on the test split.",
+        "FLOPs = 2 x MACs of convolutions and dense layers, per image. Accuracy is on the test split."
+        " Latency: one image, median, measured in 07 on "
+        f"{cpu_description()}.",
         "",
     ]
     missing = {
@@ -129,8 +163,32 @@ def write_summary(run: Run) -> Path:
     figures = sorted(run.files.figures.glob("*.png")) if run.files.figures.exists() else []
     figures = [p for p in figures if p.stem in FIGURE_OF and run.current(FIGURE_OF[p.stem])]
     if figures:
+        root = run.files.root.absolute()
         lines += ["## Figures", ""] + [
-            f"- [{p.stem.replace('_', ' ')}](figures/{p.name})" for p in figures
+            f"- [{p.stem.replace('_', ' ')}]({_link(p, links_from, root)})" for p in figures
         ]
-    atomic.write_text(run.files.summary, "\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(run: Run) -> Path:
+    """Write ``summary.md`` (its figure links relative to the run folder); return its path."""
+    atomic.write_text(run.files.summary, summary_markdown(run))
     return run.files.summary
+
+
+def show_summary(run: Run, folder: Path | None = None):
+    """The summary for a notebook's output: its figure links relative to ``folder`` (default: the
+    working directory, the notebook's own folder), so they open from the notebook."""
+    from IPython.display import Markdown
+
+    return Markdown(summary_markdown(run, links_from=Path.cwd() if folder is None else folder))
+
+
+def training_line(record: dict, test_images: int) -> str:
+    """What a training record (``training.json``) says, in one line: accuracy, best epoch, time."""
+    return (
+        f"{record['model']}: test accuracy {record['test']['accuracy']:.2%} on {test_images} images "
+        f"(chance {record['chance_accuracy']:.2%}); best epoch {record['best_epoch'] + 1} of "
+        f"{record['epochs_run']}; {record['train_seconds']} s of training on {record['replicas']} "
+        "replica(s)."
+    )

@@ -12,7 +12,8 @@ the run folder's ``model.keras``, ``history.csv`` and ``training.json`` (the
 chief only, into a folder every worker can reach). Interrupt it and start it
 again with the same settings: it resumes from the last finished epoch. When the
 run folder's model is already current for these settings it says so and stops
-(``--force`` trains again).
+(``--force`` trains again). The run folder is held for the length of the run
+(:mod:`helpers.run_lock`): a second run on it stops at once, naming this one's process id.
 ``--cpu-devices N`` splits this machine's CPU into N logical devices so
 ``mirrored`` runs without GPUs.
 """
@@ -20,10 +21,12 @@ run folder's model is already current for these settings it says so and stops
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
 from helpers.errors import InputError
+from helpers.run_lock import hold
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,35 +42,43 @@ def main(argv: list[str] | None = None) -> int:
         help="any run setting, e.g. -p epochs 3",
     )  # fmt: skip
     parser.add_argument("-f", "--parameters-file", type=Path, help="YAML file of name: value")
-    parser.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
+    parser.add_argument(
+        "--verbose", type=int, default=1, choices=(0, 1, 2),
+        help="1: a live bar in each epoch (a line every few seconds off a terminal) and a line "
+        "per epoch; 2: a line per epoch; 0: quiet",
+    )  # fmt: skip
     parser.add_argument(
         "--force", action="store_true", help="train again even when model.keras is current"
     )
     args = parser.parse_args(argv)
 
-    from helpers.series import checked_parameters, parse_value, read_parameter_file
+    from helpers.settings import command_line_parameters
 
     try:
-        parameters = read_parameter_file(args.parameters_file) if args.parameters_file else {}
-        parameters.update({key: parse_value(value) for key, value in args.parameter})
-        for name, value in (("run_dir", args.run_dir), ("strategy", args.strategy)):
-            if value is not None:
-                parameters[name] = str(value)
-        parameters = checked_parameters(parameters)
+        parameters = command_line_parameters(
+            args.parameters_file, args.parameter, run_dir=args.run_dir, strategy=args.strategy
+        )
         if args.profile:
             parameters["profile"] = args.profile
-        # A strategy (and logical CPUs) must exist before TensorFlow runs anything else.
-        from helpers.training.distribute import is_chief, make_strategy, split_cpu
-
-        split_cpu(args.cpu_devices)
         from helpers.atomic import check_writable
         from helpers.run import Run
 
         settings = Run.open(parameters, writer=False).settings  # reads run.json; no TensorFlow yet
         check_writable(settings.run_dir)
-        strategy = make_strategy(settings.strategy)
-        run = Run.open(parameters, writer=is_chief(strategy))
-        trained = run.train(verbose=args.verbose, strategy=strategy, force=args.force)
+        with contextlib.ExitStack() as held:
+            # The chief holds the run folder; multi-worker tasks share it, and only the strategy
+            # knows which task is the chief, so they take it once the strategy exists.
+            if settings.strategy != "multiworker":
+                held.enter_context(hold(settings.run_dir))
+            # A strategy (and logical CPUs) must exist before TensorFlow runs anything else.
+            from helpers.training.distribute import is_chief, make_strategy, split_cpu
+
+            split_cpu(args.cpu_devices)
+            strategy = make_strategy(settings.strategy)
+            if settings.strategy == "multiworker" and is_chief(strategy):
+                held.enter_context(hold(settings.run_dir))
+            run = Run.open(parameters, writer=is_chief(strategy))
+            trained = run.train(verbose=args.verbose, strategy=strategy, force=args.force)
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

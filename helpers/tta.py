@@ -45,11 +45,3 @@ def flip_tta(trunk: keras.Model, name: str | None = None) -> keras.Model:
     inputs = keras.Input(trunk.input_shape[1:])
     outputs = FlipAveraged(trunk, name="flip_tta")(inputs)
     return keras.Model(inputs, outputs, name=name or trunk.name)
-
-
-def trunk_of(model: keras.Model) -> keras.Model:
-    """The model without its test-time augmentation (itself when it has none)."""
-    for layer in model.layers:
-        if isinstance(layer, FlipAveraged):
-            return layer.trunk
-    return model

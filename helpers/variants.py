@@ -194,9 +194,11 @@ def build_variants(
     finetune_epochs: int = 2,
     log: Callable[[str], None] = print,
     threads: int | None = None,
+    litert_kinds: tuple[str, ...] = TFLITE_VARIANTS,
 ) -> list[Variant]:
-    """The Keras float model (``files.model``), four LiteRT conversions, structured and magnitude
-    pruning (fine-tuned), each written into ``files``' folder under its fixed name.
+    """The Keras float model (``files.model``), the LiteRT conversions ``litert_kinds`` (default
+    all four), structured and magnitude pruning (fine-tuned; none when ``prune_ratio`` is 0), each
+    written into ``files``' folder under its fixed name.
 
     The structured-pruned model is also converted to full int8, the combination
     that cuts both FLOPs and bytes. A model that is not a chain skips pruning.
@@ -205,7 +207,7 @@ def build_variants(
     variants = [
         Variant.from_model("Keras float32", model, KerasRunner(model), files.model.stat().st_size)
     ]
-    for name in TFLITE_VARIANTS:
+    for name in litert_kinds:
         variants.append(
             _litert_variant(
                 f"LiteRT {name}", model, name, representative, files.tflite(name), threads
@@ -276,9 +278,9 @@ def optimization_inputs(
     """What optimising needs from a labels table: ``measure`` inputs (the test split as batches,
     a bounded sample), ``calibration`` training images (``representative``) and the loaders to
     fine-tune on (``train``, ``val``). Memory stays bounded whatever the split's size."""
-    from helpers.loading import load_inputs, split_batches
+    from helpers.loading import InputSpec, load_inputs, split_batches
 
-    batches = split_batches(labels, image_size, batch_size, "tf.data", seed=seed)
+    batches = split_batches(InputSpec(labels, image_size, batch_size, seed, cache="auto"))
     train, test = labels.split("train"), labels.split("test")
     return {
         "measure": MeasureInputs(
@@ -290,3 +292,49 @@ def optimization_inputs(
         "train": batches["train"],
         "val": batches["val"],
     }
+
+
+def optimise_run(
+    run,
+    model: keras.Model,
+    prune_ratio: float = 0.5,
+    litert_kinds: tuple[str, ...] = TFLITE_VARIANTS,
+    runs: int = 50,
+    calibration: int = 200,
+) -> pd.DataFrame:
+    """Build and measure a run's variants on its own labels, write ``optimization.csv`` and
+    record it (notebook 07, for the run's model and for its transfer model alike). A table that
+    is current for this model and these settings is read back instead (say so in one line)."""
+    if run.current("optimization"):
+        run.log(
+            f"{run.files.optimization.name} is current for this model: read back, not re-measured"
+        )
+        return pd.read_csv(run.files.optimization)
+    settings = run.settings
+    labels = run.labels()
+    inputs = optimization_inputs(
+        labels,
+        settings.image_size,
+        settings.batch_size,
+        calibration=calibration,
+        seed=settings.seed,
+    )
+    run.log(
+        f"{settings.model}: {inputs['measure'].test.images:,} test images (streamed), "
+        f"{len(inputs['representative'])} calibration images"
+    )
+    variants = build_variants(
+        model,
+        run.files,
+        inputs["representative"],
+        inputs["train"],
+        inputs["val"],
+        prune_ratio=prune_ratio,
+        finetune_epochs=max(1, min(2, settings.epochs)),  # fine-tuning after pruning
+        log=run.log,
+        litert_kinds=litert_kinds,
+    )
+    table = measure(variants, inputs["measure"], runs=runs)
+    atomic.write_csv(run.files.optimization, table)
+    run.record("optimization")
+    return table

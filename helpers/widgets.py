@@ -19,24 +19,66 @@ import pandas as pd
 from PIL import Image
 
 from helpers.data import LabelSet
+from helpers.data.registry import kind_of
 from helpers.images import read_image
 
 ALL = "(all)"
 ANY = "(any)"
+# The cell dropdown's "no cell" choice (ipywidgets 8 treats a None value as no selection at all).
+NO_CELL = ()
 
 
 def make_image_loader(labels: LabelSet) -> Callable[[str], np.ndarray]:
     """``path -> uint8 RGB (or gray) array`` for a labels table, read by the training reader."""
-    return lambda path: labels.kind.images.read(labels, path)
+    return lambda path: kind_of(labels).images.read(labels, path)
 
 
-def png_bytes(pixels: np.ndarray, side: int = 224) -> bytes:
-    """An array as PNG bytes, scaled to ``side`` pixels for display."""
-    image = Image.fromarray(pixels.squeeze().astype(np.uint8))
-    image = image.resize((side, side), Image.NEAREST if min(image.size) < 64 else Image.BILINEAR)
+# Longest side of a shown photo, in pixels: a 225x300 phone photo shows at 270x360, big enough to
+# see the garment; small images (28x28) are enlarged with square pixels.
+PHOTO_SIDE = 360
+UPLOAD_SIDE = 240
+# Tab titles short enough for JupyterLab's fixed tab width (longer ones are cut with an ellipsis).
+TAB_TITLES = ("browse", "classify a photo")
+
+
+def display_size(width: int, height: int, side: int = PHOTO_SIDE) -> tuple[int, int]:
+    """``(width, height)`` scaled so the longer side is ``side``, keeping the aspect ratio."""
+    scale = side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def png_bytes(pixels: np.ndarray, side: int = PHOTO_SIDE) -> bytes:
+    """An array (RGB in colour, or gray) as PNG bytes, its longer side ``side``, aspect kept."""
+    array = pixels.astype(np.uint8)
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    image = Image.fromarray(array)
+    size = display_size(*image.size, side)
+    small = min(image.size) < 64
+    return _png(image.resize(size, Image.NEAREST if small else Image.BILINEAR))
+
+
+def placeholder_png(text: str, size: tuple[int, int]) -> bytes:
+    """A light grey box saying ``text``: what an Image widget shows instead of a broken icon."""
+    from PIL import ImageDraw
+
+    image = Image.new("RGB", size, (238, 238, 238))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle([0, 0, size[0] - 1, size[1] - 1], outline=(200, 200, 200))
+    left, top, right, bottom = draw.textbbox((0, 0), text)
+    position = ((size[0] - (right - left)) / 2, (size[1] - (bottom - top)) / 2)
+    draw.text(position, text, fill=(110, 110, 110))
+    return _png(image)
+
+
+NO_IMAGE = placeholder_png("no test image here", (PHOTO_SIDE * 3 // 4, PHOTO_SIDE))
+NO_UPLOAD = placeholder_png("your photo shows here", (UPLOAD_SIDE * 3 // 4, UPLOAD_SIDE))
 
 
 def top5_html(row: pd.Series) -> str:
@@ -79,16 +121,20 @@ class Explorer:
             for c in (most_confused or [])
         ]
         self.cell = widgets.Dropdown(
-            options=[("most confused cells…", None), *cells], description="cell"
+            options=[("most confused cells…", NO_CELL), *cells], description="cell"
         )
         self.index = widgets.IntSlider(min=0, max=0, description="image", continuous_update=False)
         self.count = widgets.HTML()
-        self.image = widgets.Image(format="png", width=224, height=224)
+        # No width/height: each PNG is made at its display size, so the browser keeps its aspect.
+        self.image = widgets.Image(format="png", value=NO_IMAGE)
         self.caption = widgets.HTML()
         self.upload = widgets.FileUpload(
-            accept="image/*", multiple=False, description="classify an image"
+            accept="image/*",
+            multiple=False,
+            description="choose a photo",
+            layout=widgets.Layout(width="auto"),
         )
-        self.upload_image = widgets.Image(format="png", width=160, height=160)
+        self.upload_image = widgets.Image(format="png", value=NO_UPLOAD)
         self.upload_result = widgets.HTML(
             "" if model is not None else "<i>no model loaded: upload disabled</i>"
         )
@@ -98,6 +144,7 @@ class Explorer:
         self.cell.observe(self._on_cell, "value")
         self.index.observe(lambda _: self.show(), "value")
         self.upload.observe(self._on_upload, "value")
+        self._choosing_cell = False
         self._on_filter()
 
     @property
@@ -111,6 +158,9 @@ class Explorer:
         return rows.reset_index(drop=True)
 
     def _on_filter(self, _=None) -> None:
+        chosen = (self.true_class.value, self.predicted_class.value)
+        if not self._choosing_cell and self.cell.value not in (NO_CELL, chosen):
+            self.cell.value = NO_CELL  # the dropdowns were changed by hand: no cell chosen now
         size = len(self.selection)
         self.index.max = max(size - 1, 0)
         self.index.value = 0
@@ -118,16 +168,20 @@ class Explorer:
         self.show()
 
     def _on_cell(self, change) -> None:
-        if change["new"] is not None:
+        if change["new"]:
             true, predicted = change["new"]
-            self.predicted_class.value = predicted
-            self.true_class.value = true
+            self._choosing_cell = True
+            try:
+                self.predicted_class.value = predicted
+                self.true_class.value = true
+            finally:
+                self._choosing_cell = False
 
     def show(self) -> None:
         """Display the selected image and its top-5."""
         rows = self.selection
         if rows.empty:
-            self.image.value = b""
+            self.image.value = NO_IMAGE
             self.caption.value = "<i>no test image in this cell</i>"
             return
         row = rows.iloc[min(self.index.value, len(rows) - 1)]
@@ -154,7 +208,7 @@ class Explorer:
             except ValueError as err:
                 self.upload_result.value = f"<b>{html.escape(name)}</b>: {html.escape(str(err))}"
                 continue
-            self.upload_image.value = png_bytes(read_image(content), 160)
+            self.upload_image.value = png_bytes(read_image(content), UPLOAD_SIDE)
             listed = "".join(f"<li>{html.escape(label)} {p:.1%}</li>" for label, p in ranked)
             self.upload_result.value = f"<b>{html.escape(name)}</b><ol>{listed}</ol>"
 
@@ -179,7 +233,7 @@ class Explorer:
             [self.upload, widgets.HBox([self.upload_image, self.upload_result])]
         )
         tab = widgets.Tab(children=[browse, classify])
-        for index, title in enumerate(("browse test predictions", "classify an upload")):
+        for index, title in enumerate(TAB_TITLES):
             tab.set_title(index, title)  # Tab(titles=...) exists only in ipywidgets 8
         return tab
 

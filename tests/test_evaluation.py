@@ -146,6 +146,7 @@ def test_summary_table_reads_the_run(quick_run):
             "614.46",
             "1,228.92",
             "21.60",
+            "—",  # latency: measured by 07, which has not run
         ]
     ]
     assert "(figures/confusion_counts.png)" in text

@@ -17,6 +17,7 @@ import tensorflow as tf
 from PIL import Image
 
 from helpers.explain import (
+    SanityOptions,
     check,
     describe_focus,
     explain,
@@ -101,7 +102,7 @@ def test_map_finds_the_only_region_that_matters_and_deletion_beats_random(baseli
     other[PATCH:] = 0.3 - other[PATCH:]
     np.testing.assert_allclose(explain(model, other, class_index=0)[0].map, e.map, atol=1e-6)
 
-    (c,) = check(model, image, [e], steps=16, random_orders=3, baseline=baseline)
+    (c,) = check(model, image, [e], SanityOptions(16, 3, baseline))
     assert c.deletion_curve[0] == pytest.approx(e.probability, abs=1e-5)
     assert c.fractions[0] == 0 and c.fractions[-1] == 1 and len(c.fractions) == 17
     assert c.deletion_gain > 0.2, c  # AUC well below the random order's
@@ -109,7 +110,7 @@ def test_map_finds_the_only_region_that_matters_and_deletion_beats_random(baseli
     assert c.deletion_passed and c.insertion_passed
     # The checks can fail: the same map turned upside down removes the patch last.
     inverted = dataclasses.replace(e, map=1.0 - e.map)
-    (bad,) = check(model, image, [inverted], steps=16, random_orders=3, baseline=baseline)
+    (bad,) = check(model, image, [inverted], SanityOptions(16, 3, baseline))
     assert not bad.deletion_passed and not bad.insertion_passed
 
 
@@ -118,7 +119,7 @@ def test_randomised_weights_move_the_map_and_weights_are_restored():
     images = random_images(3)
     before = [w.copy() for w in model.get_weights()]
     explanations = explain(model, images)
-    checks = check(model, images, explanations, steps=4, random_orders=1)
+    checks = check(model, images, explanations, SanityOptions(steps=4, random_orders=1))
     for c in checks:
         assert c.rank_corr < 0.5 and c.randomisation_passed, c.rank_corr
     for w, saved in zip(model.get_weights(), before, strict=True):
@@ -149,7 +150,7 @@ def test_randomisation_check_fails_a_map_that_only_copies_the_input():
     image = random_images(1, (8, 8, 1))
     explanations = explain(model, image, class_index=0)
     assert explanations[0].layer == "copy" and explanations[0].method == "gradcam"
-    (c,) = check(model, image, explanations, steps=4, random_orders=1)
+    (c,) = check(model, image, explanations, SanityOptions(steps=4, random_orders=1))
     assert c.rank_corr == pytest.approx(1.0) and not c.randomisation_passed
 
 
@@ -264,7 +265,7 @@ def test_the_last_spatial_layer_is_found_inside_a_nested_backbone():
     hires = explain(nested, images, method="hirescam")
     for g, h in zip(explanations, hires, strict=True):
         np.testing.assert_allclose(g.map, h.map, atol=1e-5)
-    checks = check(nested, images, explanations, steps=4, random_orders=1)
+    checks = check(nested, images, explanations, SanityOptions(steps=4, random_orders=1))
     assert all(np.isfinite(c.rank_corr) for c in checks)
 
 
@@ -285,7 +286,11 @@ def test_explain_batch_table_and_gallery(tmp_path):
     images = random_images(3)
     true = pd.Series(["Tee", "Coat", "Jeans"], index=[7, 3, 5])  # as a predictions table gives it
     batch = explain_batch(
-        model, images, true=true, classes=["Tee", "Jeans", "Coat"], steps=4, random_orders=2
+        model,
+        images,
+        true=true,
+        classes=["Tee", "Jeans", "Coat"],
+        options=SanityOptions(steps=4, random_orders=2),
     )
     table = batch.table
     assert len(batch) == len(table) == 3
@@ -400,3 +405,8 @@ def test_a_subclassed_model_has_no_graph_and_still_gets_the_same_map():
     for a, b in zip(explain(sequential, images), explain(subclassed, images), strict=True):
         assert a.method == b.method == "hirescam"
         np.testing.assert_allclose(a.raw, b.raw, rtol=1e-5, atol=1e-6)
+
+
+def test_sanity_options_refuse_an_unknown_baseline():
+    with pytest.raises(ValueError, match="baseline must be one of"):
+        SanityOptions(baseline="grey")

@@ -1,4 +1,4 @@
-"""Fashion-MNIST idx reading and lookup, and the embedded DeepFashion-layout sample."""
+"""Fashion-MNIST idx reading and lookup, and the DeepFashion-layout sample written from it."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from helpers.data.fashion_mnist import (
     load_fashion_mnist,
     read_idx,
 )
-from helpers.data.sample import CATEGORY_OF_CLASS, tree_digest, write_sample
+from helpers.data.fashion_mnist_sample import CATEGORY_OF_CLASS
+from helpers.data.fashion_mnist_sample import write_fashion_mnist_sample as write_sample
+from helpers.data.sample import tree_digest
 from helpers.data.splits import groups_in_several_splits
 
 

@@ -15,9 +15,10 @@ from PIL import Image
 
 from helpers.data.checks import check_image, check_images
 from helpers.data.labelset import LabelSet, Report
+from helpers.data.registry import kind_of
 from helpers.errors import ImageError
 from helpers.images import model_input, read_image
-from helpers.loading import generator_flow, tf_batches
+from helpers.loading import InputSpec, generator_flow, tf_batches
 from helpers.widgets import make_image_loader
 
 SIZE = 16
@@ -101,15 +102,15 @@ def test_every_path_sees_the_same_pixels(files):
     )
     labels = LabelSet(table, ["Tee"], root=files, dataset="deepfashion")
     reader = np.stack([read_image(files / p) for p in table["path"]])
-    from_tf = np.concatenate([x.numpy() for x, _ in tf_batches(labels, "test", SIZE, 4).epoch(0)])
+    from_tf = np.concatenate([x.numpy() for x, _ in tf_batches(InputSpec(labels, SIZE, 4), "test").epoch(0)])
     from_predict = np.stack([model_input(files / p, (SIZE, SIZE, 3)) for p in table["path"]])
-    from_figures = np.stack([labels.kind.images.read(labels, p) for p in table["path"]])
+    from_figures = np.stack([kind_of(labels).images.read(labels, p) for p in table["path"]])
     from_explorer = np.stack([make_image_loader(labels)(p) for p in table["path"]])
     np.testing.assert_array_equal(np.round(from_tf * 255), reader)
     np.testing.assert_array_equal(np.round(from_predict * 255), reader)
     np.testing.assert_array_equal(from_figures, reader)
     np.testing.assert_array_equal(from_explorer, reader)
-    flow = generator_flow(labels, "test", SIZE, batch_size=len(usable))
+    flow = generator_flow(InputSpec(labels, SIZE, len(usable)), "test")
     from_generator = np.round(flow[0][0] * 255)  # Keras' own loader: PIL underneath
     for i, name in enumerate(usable):
         # PIL and TensorFlow share libjpeg and its accurate DCT; their colour conversions

@@ -11,6 +11,7 @@ from helpers.data.fashion_mnist import fashion_mnist_labels
 from helpers.data.labelset import LabelSet
 from helpers.loading import (
     Augment,
+    InputSpec,
     class_weights,
     generator_flow,
     split_arrays,
@@ -21,7 +22,7 @@ from helpers.loading import (
 
 def tf_dataset(labels, split, size, batch_size=32, cache="none", shuffle=None):
     """One pass of the tf.data batches (epoch 0)."""
-    return tf_batches(labels, split, size, batch_size, shuffle=shuffle, cache=cache).epoch(0)
+    return tf_batches(InputSpec(labels, size, batch_size, cache=cache), split, shuffle).epoch(0)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,7 @@ def photo_tree(tmp_path_factory) -> LabelSet:
 
 @pytest.mark.parametrize("size", [32, 256])
 def test_tf_data_is_pixel_comparable_to_image_data_generator(photo_tree, size):
-    flow = generator_flow(photo_tree, "test", size, batch_size=4)
+    flow = generator_flow(InputSpec(photo_tree, size, 4), "test")
     from_generator = np.concatenate([flow[i][0] for i in range(len(flow))])
     from_tf = np.concatenate(
         [x.numpy() for x, _ in tf_dataset(photo_tree, "test", size, batch_size=4)]
@@ -84,7 +85,7 @@ def test_every_cache_mode_gives_the_same_images_in_order(photo_tree, cache, tmp_
     monkeypatch.setenv("CLOTHING_CACHE_DIR", str(tmp_path / "cache"))
     streamed = np.concatenate([x.numpy() for x, _ in tf_dataset(photo_tree, "test", 32, 3)])
     for epoch in range(2):  # a cache's first pass fills it, the second reads it
-        batches = tf_batches(photo_tree, "test", 32, 3, cache=cache)
+        batches = tf_batches(InputSpec(photo_tree, 32, 3, cache=cache), "test")
         cached = np.concatenate([x.numpy() for x, _ in batches.epoch(epoch)])
         np.testing.assert_array_equal(cached, streamed)
     assert batches.cache == cache
@@ -92,19 +93,36 @@ def test_every_cache_mode_gives_the_same_images_in_order(photo_tree, cache, tmp_
 
 def test_disk_cache_is_written_once_and_reused(photo_tree, tmp_path, monkeypatch):
     monkeypatch.setenv("CLOTHING_CACHE_DIR", str(tmp_path / "cache"))
-    tf_batches(photo_tree, "test", 32, 2, shuffle=True, cache="disk")
+    tf_batches(InputSpec(photo_tree, 32, 2, cache="disk"), "test", shuffle=True)
     shards = sorted((tmp_path / "cache").rglob("shard-*.tfrecord"))
     assert len(shards) == 1 and (shards[0].parent / "manifest.json").exists()
     written = shards[0].stat().st_mtime_ns
-    train = tf_batches(photo_tree, "test", 32, 2, shuffle=True, cache="disk")  # same files: reused
+    train = tf_batches(InputSpec(photo_tree, 32, 2, cache="disk"), "test", shuffle=True)  # reused
     assert shards[0].stat().st_mtime_ns == written
     epoch_labels = [
         np.concatenate([y.numpy().argmax(1) for _, y in train.epoch(e)]) for e in (0, 1)
     ]
     assert len(epoch_labels[0]) == len(photo_tree.split("test"))
     assert sorted(epoch_labels[0]) == sorted(epoch_labels[1])  # every image, every epoch
-    tf_batches(photo_tree, "test", 48, 2, shuffle=True, cache="disk")  # another size: another cache
+    tf_batches(InputSpec(photo_tree, 48, 2, cache="disk"), "test", shuffle=True)  # another cache
     assert len(list((tmp_path / "cache").rglob("manifest.json"))) == 2
+
+
+def test_the_cache_setting_is_resolved_per_split_in_one_place(photo_tree, monkeypatch):
+    from helpers.loading import pipeline, split_caches
+
+    assert split_caches(photo_tree, 32, "disk") == dict.fromkeys(("train", "val", "test"), "disk")
+    monkeypatch.setattr(pipeline, "memory_budget", lambda: 0)
+    table = photo_tree.table
+    labels = LabelSet(
+        table.assign(split=[("train", "val", "test")[i % 3] for i in range(len(table))]),
+        photo_tree.classes, root=photo_tree.root, dataset=photo_tree.dataset,
+    )  # fmt: skip
+    # nothing fits: train and val on disk, test streams, and one split alone gets the same
+    assert split_caches(labels, 32) == {"train": "disk", "val": "disk", "test": "none"}
+    assert tf_batches(InputSpec(labels, 32, 2, cache="auto"), "test").cache == "none"
+    with pytest.raises(ValueError, match="cache must be one of"):
+        split_caches(photo_tree, 32, "ram")
 
 
 def test_auto_cache_shares_the_memory_budget_between_splits():
@@ -126,7 +144,7 @@ def test_auto_cache_shares_the_memory_budget_between_splits():
 
 
 def test_training_batches_shuffle_paths_not_images(photo_tree):
-    train = tf_batches(photo_tree, "test", 32, 2, shuffle=True, cache="none", seed=3)
+    train = tf_batches(InputSpec(photo_tree, 32, 2, seed=3), "test", shuffle=True)
     epochs = [np.concatenate([y.numpy().argmax(1) for _, y in train.epoch(e)]) for e in range(2)]
     assert sorted(epochs[0]) == sorted(epochs[1])  # same images each epoch
     x, _ = next(iter(train.epoch(0)))
@@ -136,7 +154,7 @@ def test_training_batches_shuffle_paths_not_images(photo_tree):
 def test_evaluation_iterators_keep_table_order(photo_tree):
     test = photo_tree.split("test")
     expected = test["label"].map({"Dress": 0, "Tee": 1}).tolist()
-    flow = generator_flow(photo_tree, "test", 16, batch_size=3)
+    flow = generator_flow(InputSpec(photo_tree, 16, 3), "test")
     assert [p.split("/img/")[1] for p in flow.filenames] == [
         p.split("img/", 1)[1] for p in test["path"]
     ]
@@ -148,8 +166,8 @@ def test_evaluation_iterators_keep_table_order(photo_tree):
 
 
 def test_training_split_is_shuffled_by_default(photo_tree):
-    assert generator_flow(photo_tree, "train", 16).shuffle
-    assert not generator_flow(photo_tree, "test", 16).shuffle
+    assert generator_flow(InputSpec(photo_tree, 16), "train").shuffle
+    assert not generator_flow(InputSpec(photo_tree, 16), "test").shuffle
 
 
 def test_augmentation_changes_pixels_but_not_shapes(photo_tree):
@@ -159,9 +177,11 @@ def test_augmentation_changes_pixels_but_not_shapes(photo_tree):
     plain = next(iter(tf_dataset(photo_tree, "test", 32, batch_size=8)))[0].numpy()
     moved = np.asarray(augmentation_layers(augment, seed=1)(plain, training=True))
     assert plain.shape == moved.shape and not np.allclose(plain, moved)
-    flow = generator_flow(photo_tree, "test", 32, batch_size=8, augment=augment)
+    flow = generator_flow(InputSpec(photo_tree, 32, 8, augment=augment), "test")
     assert flow[0][0].shape == plain.shape
-    batches = split_batches(photo_tree, 32, 8, loader="ImageDataGenerator", augment=augment)
+    batches = split_batches(
+        InputSpec(photo_tree, 32, 8, loader="ImageDataGenerator", augment=augment)
+    )
     assert batches["train"].augments and not batches["test"].augments
 
 
@@ -192,8 +212,9 @@ def test_compare_pipelines_reports_agreement(photo_tree):
 
     summary = compare_pipelines(photo_tree, "test", 32, batch_size=4)
     assert summary["same labels in the same order"] is True
-    # 300-500 px photos shrunk to 32: both antialias, with slightly different filters.
-    assert summary["max pixel difference (grey levels)"] <= 10.0
+    # 300-500 px photos shrunk to 32: both filter out aliasing, tf.data with an area (box) filter,
+    # PIL with a triangle one: they part on edges only.
+    assert summary["max pixel difference (grey levels)"] <= 30.0
     assert summary["mean pixel difference (grey levels)"] <= 1.0
 
 

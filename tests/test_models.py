@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers.models import MODELS, build_model
+from helpers.models import MODELS, PRETRAINED, build_model
 
 EXPECTED_PARAMS = [
     # Write-up 000's summaries.
@@ -25,6 +25,8 @@ EXPECTED_PARAMS = [
     ("efficientnet_b0", (224, 224, 3), 46, 4_049_571 + 1280 * 46 + 46),
     ("vgg16", (224, 224, 3), 46, 14_714_688 + 512 * 46 + 46),
     ("densenet121", (224, 224, 3), 46, 7_037_504 + 1024 * 46 + 46),
+    # EfficientNet-Lite0 (helpers.lite0): 4,694,024 with its 1000-way ImageNet head.
+    ("efficientnet_lite0", (224, 224, 3), 46, 4_694_024 - 1280 * 1000 - 1000 + 1280 * 46 + 46),
 ]
 
 
@@ -32,7 +34,7 @@ EXPECTED_PARAMS = [
     ("name", "shape", "classes", "params"), EXPECTED_PARAMS, ids=[e[0] for e in EXPECTED_PARAMS]
 )
 def test_parameter_counts(name, shape, classes, params):
-    options = {"weights": None} if name in {"efficientnet_b0", "vgg16", "densenet121"} else {}
+    options = {"weights": None} if name in PRETRAINED else {}
     model = build_model(name, shape, classes, **options)
     assert model.count_params() == params
     assert model.output_shape == (None, classes)
@@ -99,12 +101,11 @@ def test_flip_tta_is_part_of_the_model_and_counted(tmp_path):
     import keras
 
     from helpers.flops import totals
-    from helpers.tta import trunk_of
 
     plain = build_model("ours_tiny", (28, 28, 1), 10, units=16)
     tta = build_model("ours_tiny", (28, 28, 1), 10, units=16, tta=True)
-    trunk = trunk_of(tta)
-    assert trunk is not tta and trunk_of(plain) is plain
+    trunk = tta.get_layer("flip_tta").trunk
+    assert trunk is not tta
     assert tta.count_params() == plain.count_params() == trunk.count_params()
     assert totals(tta)["flops"] == 2 * totals(plain)["flops"]  # two inference passes
     x = np.random.default_rng(0).random((3, 28, 28, 1)).astype("float32")

@@ -77,3 +77,20 @@ def test_minimum_versions(found, problems):
 def test_the_installed_versions_meet_the_minimums():
     assert notebook.too_old(notebook.versions(("tensorflow", "keras"))) == []
     assert metadata.version("clothing-classifier")
+
+
+def test_setup_notebook_in_colab_works_from_the_checkout_and_installs(monkeypatch, capsys):
+    """The set-up cell only fetches the project; setup_notebook does the rest in Colab."""
+    import sys
+    import types
+
+    from helpers import notebook
+
+    moved, installed = [], []
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setattr(notebook.os, "chdir", moved.append)
+    monkeypatch.setattr(notebook, "install_for_colab", lambda: installed.append(True))
+    info = notebook.setup_notebook()
+    assert moved == [notebook.Path(notebook.__file__).resolve().parent.parent / "notebooks"]
+    assert installed == [True] and "tensorflow" in info
+    assert capsys.readouterr().out.startswith("Running in Colab: ")

@@ -8,7 +8,8 @@ import nbformat
 import pytest
 
 from helpers.errors import InputError
-from helpers.series import NotebookFailed, numbered_notebooks, parse_value, run_series
+from helpers.series import NotebookFailed, numbered_notebooks, run_series
+from helpers.settings import parse_value, read_parameter_file
 
 NOTEBOOK_PARAMS = "profile = None\nrun_dir = None\nepochs = None"
 
@@ -159,8 +160,6 @@ def test_parameters_are_checked_before_anything_runs(tmp_path, capsys):
 
 
 def test_parameter_file_and_from(tmp_path):
-    from helpers.series import read_parameter_file
-
     params = tmp_path / "params.yaml"
     params.write_text("epochs: 7\nmodel: baseline_bn\n")
     assert read_parameter_file(params) == {"epochs": 7, "model": "baseline_bn"}
@@ -220,8 +219,6 @@ def test_the_runner_keeps_a_run_folders_recorded_profile(tmp_path, monkeypatch):
 
 
 def test_a_parameter_file_in_another_encoding_is_one_line(tmp_path):
-    from helpers.series import read_parameter_file
-
     params = tmp_path / "params.yaml"
     params.write_bytes("epochs: 3\n".encode("utf-16"))
     with pytest.raises(InputError, match="params.yaml: not UTF-8"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -15,7 +16,7 @@ from helpers.errors import ParameterError
 from helpers.labels import build_labels, cap_images, format_report
 from helpers.paths import RUNS_DIR, RunFiles
 from helpers.run import Run
-from helpers.settings import PARAMETERS, PROFILES, from_namespace, resolve
+from helpers.settings import PARAMETERS, PROFILES, from_namespace, resolve, run_folder
 
 
 def quiet_run(params, lines=None) -> Run:
@@ -33,13 +34,30 @@ def test_profile_fills_what_is_not_given(monkeypatch):
     assert resolve().profile == "demo"
 
 
+def test_one_rule_names_the_run_folder(monkeypatch, tmp_path):
+    """run_dir given, else the series' --name, else $CLOTHING_RUN_DIR, else runs/<profile>; the
+    run opens the folder the rule names and keeps that folder's recorded profile."""
+    monkeypatch.delenv("CLOTHING_RUN_DIR", raising=False)
+    monkeypatch.delenv("CLOTHING_PROFILE", raising=False)
+    assert run_folder({}) == RUNS_DIR / "demo"
+    assert run_folder({"profile": "quick"}) == RUNS_DIR / "quick"
+    monkeypatch.setenv("CLOTHING_RUN_DIR", str(tmp_path / "env"))
+    assert run_folder({"profile": "quick"}) == tmp_path / "env"
+    assert run_folder({"profile": "quick"}, name="mine") == RUNS_DIR / "mine"
+    assert run_folder({"run_dir": "x"}, name="mine") == Path("x").absolute()
+    (tmp_path / "env").mkdir()
+    (tmp_path / "env" / "run.json").write_text(json.dumps({"settings": {"profile": "quick"}}))
+    settings = Run.open({}, writer=False).settings
+    assert (settings.profile, settings.run_dir) == ("quick", tmp_path / "env")
+
+
 def test_recorded_settings_fill_in_for_the_same_profile_only():
     recorded = {"profile": "quick", "epochs": 7, "model": "baseline_bn", "run_dir": "/elsewhere"}
     settings = resolve({"profile": "quick", "run_dir": "/tmp/x"}, recorded)
     assert (settings.epochs, settings.model) == (7, "baseline_bn")
     assert str(settings.run_dir) == "/tmp/x"
     assert resolve({"profile": "quick", "epochs": 2}, recorded).epochs == 2  # explicit wins
-    assert resolve({"profile": "demo"}, recorded).epochs == 10  # another profile: its own values
+    assert resolve({"profile": "demo"}, recorded).epochs == PROFILES["demo"]["epochs"]  # its own
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from helpers.data.fashion_mnist import fashion_mnist_labels
-from helpers.loading import Augment, tf_batches
+from helpers.loading import Augment, InputSpec, tf_batches
 from helpers.paths import RunFiles
-from helpers.training import Trainer, load_run_model, set_seeds
+from helpers.training import Checkpoint, Trainer, load_run_model, set_seeds
 
 
 class Interrupt(Exception):
@@ -54,7 +54,7 @@ def tiny_model(seed=0) -> keras.Model:
 def batches(fashion_mnist_dir):
     labels = fashion_mnist_labels(fashion_mnist_dir)
     return {
-        split: tf_batches(labels, split, 28, batch_size=32, seed=5)
+        split: tf_batches(InputSpec(labels, 28, 32, seed=5), split)
         for split in ("train", "val", "test")
     }
 
@@ -67,8 +67,8 @@ def trainer(model, augment=None, ema=False, **options) -> Trainer:
 def fit(files, batches, epochs=6, patience=10, callbacks=(), augment=None, ema=False):
     model = tiny_model()
     history = trainer(model, augment, ema).fit(
-        batches["train"], batches["val"], epochs, files, key={"run": "a"}, patience=patience,
-        verbose=0, callbacks=callbacks,
+        batches["train"], batches["val"], epochs, Checkpoint(files, {"run": "a"}),
+        patience=patience, verbose=0, callbacks=callbacks,
     )  # fmt: skip
     return model, history
 
@@ -142,7 +142,7 @@ def test_early_stopping_keeps_its_patience_across_a_resume(tmp_path, fashion_mni
         labels.table.loc[val, "label"].sample(frac=1, random_state=0).to_numpy()
     )
     batches = {
-        split: tf_batches(labels, split, 28, batch_size=32, seed=5) for split in ("train", "val")
+        split: tf_batches(InputSpec(labels, 28, 32, seed=5), split) for split in ("train", "val")
     }
     files = RunFiles(tmp_path / "a")
     _, whole = fit(files, batches, epochs=30, patience=1)
@@ -161,7 +161,12 @@ def test_state_from_other_settings_is_discarded_with_one_line(tmp_path, batches)
     lines = []
     model = tiny_model()
     history = trainer(model).fit(
-        batches["train"], batches["val"], 2, files, key={"run": "b"}, verbose=0, log=lines.append
+        batches["train"],
+        batches["val"],
+        2,
+        Checkpoint(files, {"run": "b"}),
+        verbose=0,
+        log=lines.append,
     )
     assert history["epoch"].tolist() == [0, 1]
     assert lines == ["Discarding the checkpoint of an unfinished fit made with run='a' (now 'b')"]
@@ -177,7 +182,12 @@ def test_state_of_another_architecture_is_discarded(tmp_path, batches):
     )
     lines = []
     trainer(other).fit(
-        batches["train"], batches["val"], 1, files, key={"run": "a"}, verbose=0, log=lines.append
+        batches["train"],
+        batches["val"],
+        1,
+        Checkpoint(files, {"run": "a"}),
+        verbose=0,
+        log=lines.append,
     )
     assert len(lines) == 1 and lines[0].startswith(
         "Discarding an unreadable or mismatched checkpoint"
@@ -206,7 +216,6 @@ def test_checkpoint_key_holds_the_resolved_precision(tmp_path, fashion_mnist_dir
     """precision "auto" is float32 here and mixed on a GPU: a checkpoint records which it was,
     so a run moved between the two starts afresh instead of loading the other optimizer's state."""
     from helpers.run import Run
-    from helpers.training import train_run
 
     run = Run.open(
         {
@@ -216,7 +225,7 @@ def test_checkpoint_key_holds_the_resolved_precision(tmp_path, fashion_mnist_dir
         log=lambda _: None,
     )  # fmt: skip
     with pytest.raises(Interrupt):
-        train_run(run, verbose=0, callbacks=[InterruptAfter(0)])
+        run.train_now(verbose=0, callbacks=[InterruptAfter(0)])
     saved = json.loads(bytes(np.load(run.files.training_state)["progress"]).decode())
     assert saved["key"]["precision"] == "float32" and saved["epochs_done"] == 1
 

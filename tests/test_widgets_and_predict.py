@@ -127,7 +127,67 @@ def test_upload_is_classified(explorer):
 
 def test_explorer_widget_builds(explorer):
     tab = explorer.widget
-    assert len(tab.children) == 2 and tab.get_title(1) == "classify an upload"
+    assert len(tab.children) == 2 and tab.get_title(1) == "classify a photo"
+    # JupyterLab's tabs are about 144 px wide: longer titles are cut ("browse test predictior").
+    assert all(len(tab.get_title(i)) <= 16 for i in range(2))
+
+
+def shown_image(widget) -> Image.Image:
+    image = Image.open(io.BytesIO(bytes(widget.value)))
+    image.load()
+    return image
+
+
+def test_no_broken_image_before_an_upload_or_in_an_empty_cell(explorer):
+    from helpers.widgets import NO_IMAGE, NO_UPLOAD
+
+    # An Image widget with empty bytes is a broken-image icon in the browser: a placeholder instead.
+    assert bytes(explorer.upload_image.value) == NO_UPLOAD
+    assert shown_image(explorer.upload_image).size[1] > 0
+    explorer.true_class.value, explorer.predicted_class.value = "Green", "Red"
+    assert explorer.selection.empty
+    assert bytes(explorer.image.value) == NO_IMAGE
+    placeholder = np.asarray(shown_image(explorer.image).convert("L"))
+    assert placeholder.min() < 150 < placeholder.max()  # grey box with dark text on it
+    explorer.predicted_class.value = ANY
+    assert bytes(explorer.image.value) != NO_IMAGE
+
+
+def test_cell_resets_when_the_dropdowns_are_changed_by_hand(explorer):
+    assert explorer.cell.index == 0 and explorer.cell.label == "most confused cells…"
+    explorer.cell.value = ("Red", "Blue")
+    assert explorer.cell.value == ("Red", "Blue")  # choosing a cell sets both, keeps the cell
+    explorer.predicted_class.value = "Red"
+    assert explorer.cell.index == 0 and explorer.cell.label == "most confused cells…"
+    explorer.cell.value = ("Red", "Blue")
+    explorer.true_class.value = ALL
+    assert explorer.cell.index == 0
+    assert (explorer.true_class.value, explorer.predicted_class.value) == (ALL, "Blue")
+
+
+def test_photos_shown_in_colour_with_their_aspect(explorer):
+    # A 225x300 (width x height) RGB phone photo: shown larger, in colour, not squashed square.
+    photo = np.zeros((300, 225, 3), np.uint8)
+    photo[..., 0], photo[:, :, 2] = 200, 40
+    explorer.load_image = lambda path: photo
+    explorer.index.max, explorer.index.value = 5, 1
+    shown = shown_image(explorer.image)
+    assert shown.mode == "RGB" and shown.size == (270, 360)
+    assert tuple(np.asarray(shown)[180, 135]) == (200, 0, 40)
+    explorer.load_image = lambda path: np.full((28, 28, 1), 90, np.uint8)  # Fashion-MNIST: gray
+    explorer.index.value = 2
+    assert shown_image(explorer.image).size == (360, 360)
+    explorer.upload.value = (
+        {
+            "name": "wide.png",
+            "type": "image/png",
+            "size": 10,
+            "content": memoryview(png((0, 240, 0), size=(400, 200))),
+            "last_modified": datetime.now(timezone.utc),
+        },
+    )
+    uploaded = shown_image(explorer.upload_image)
+    assert uploaded.size == (240, 120) and tuple(np.asarray(uploaded)[60, 120]) == (0, 240, 0)
 
 
 def test_upload_formats_of_ipywidgets_7_and_8():

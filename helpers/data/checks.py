@@ -8,6 +8,7 @@ decoded), then the whole file is decoded as tf.data would decode it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,7 +91,9 @@ def _header_check(path: Path) -> ImageCheck | None:
         return ImageCheck(issue, err.problem)
     refusal = images.refusal(header)
     if refusal:
-        return ImageCheck("too-large" if refusal.startswith("claims") else "unsupported-format", refusal)
+        return ImageCheck(
+            "too-large" if refusal.startswith("claims") else "unsupported-format", refusal
+        )
     if header.mode in images.CONVERTED_MODES:
         return ImageCheck(
             note=f"{images.CONVERTED_MODES[header.mode]} {header.format}: converted to RGB when loaded"
@@ -128,3 +131,46 @@ def relative(path: Path, root: Path) -> str:
         return Path(path).relative_to(root).as_posix()
     except ValueError:
         return Path(path).as_posix()
+
+
+def visible_entries(entries, base: Path, boundary: Path, report: Report):
+    """``(entry, path relative to base)`` of the entries that are not hidden and whose links stay
+    inside ``boundary`` (the data folder); the others are reported (shared by the folder adapters)."""
+    for entry in entries or []:
+        rel = relative(Path(entry.path), base)
+        if is_hidden(Path(entry.name)):
+            report.skip(rel, "hidden-file", "hidden file or folder")
+        elif followable(entry, rel, boundary, report):
+            yield entry, rel
+
+
+def folder_entries(folder: Path, base: Path, report: Report) -> list[os.DirEntry] | None:
+    """A folder's entries in name order, or None (reported relative to ``base``) when it cannot
+    be read."""
+    try:
+        with os.scandir(folder) as listing:
+            return sorted(listing, key=lambda e: e.name)
+    except OSError as err:
+        report.skip(relative(folder, base), "unreadable-folder", err.strerror or str(err))
+        return None
+
+
+def followable(entry: os.DirEntry, rel: str, boundary: Path, report: Report) -> bool:
+    """False (reported) for a link that loops, dangles or leaves the data folder."""
+    if not entry.is_symlink():
+        return True
+    try:
+        target = Path(entry.path).resolve(strict=True)
+    except RuntimeError:
+        report.skip(rel, "symlink-loop", "symbolic link loop")
+        return False
+    except OSError as err:
+        if "loop" in str(err).lower():
+            report.skip(rel, "symlink-loop", "symbolic link loop")
+        else:
+            report.skip(rel, "broken-link", f"symbolic link to a missing target ({err.strerror})")
+        return False
+    if not target.is_relative_to(boundary):
+        report.skip(rel, "outside-data-folder", f"symbolic link to {target}, outside {boundary}")
+        return False
+    return True

@@ -137,9 +137,7 @@ def fashion_mnist_labels(
             "split": "test",
         }),
     ], ignore_index=True)
-    from helpers.data.registry import FASHION_MNIST
-
-    return LabelSet(table=table, classes=list(CLASSES), root=data.folder, dataset=FASHION_MNIST)
+    return LabelSet(table=table, classes=list(CLASSES), root=data.folder, dataset="fashion_mnist")
 
 
 def main(argv: list[str] | None = None) -> int:

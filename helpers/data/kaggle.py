@@ -8,8 +8,11 @@
   known values); a comma in an earlier field would shift every column after it,
   so such a row is skipped and reported rather than mislabelled.
 * ``clothing_full``: ``images.csv`` (image, sender_id, label, kids) and
-  ``images_compressed/<image>.jpg`` or ``images_original/<image>.jpg`` — the
-  folder holding more of the listed images is used.
+  ``images/<image>.jpg`` (as published on GitHub) or Kaggle's
+  ``images_compressed/`` or ``images_original/`` — the folder holding more of the
+  listed images is used. ``sender_id`` is the contributor: the split keeps each
+  contributor's photos in one split (one person photographed many garments,
+  some several times), and the table carries it as ``group``.
 
 Ids must be plain names (digits for ``styles.csv``): ``abc`` or ``../styles``
 are reported, never used as paths. An id listed twice keeps one row when the
@@ -23,14 +26,15 @@ import csv
 import io
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from helpers.data.checks import check_images
-from helpers.data.labelset import LabelSet, Report
-from helpers.data.splits import DEFAULT_FRACTIONS, grouped_split
-from helpers.data.text import read_text
+from helpers.data.labelset import GROUP_COLUMN, LabelSet, Report
+from helpers.data.splits import DEFAULT_FRACTIONS, grouped_split, groups_in_several_splits
+from helpers.data.text import read_csv_table, read_text
 from helpers.errors import AnnotationError
 
 STYLES_COLUMNS = [
@@ -41,7 +45,8 @@ GENDERS = {"Men", "Women", "Boys", "Girls", "Unisex"}
 SEASONS = {"Fall", "Summer", "Winter", "Spring", ""}
 CLOTHING_FULL_COLUMNS = ["image", "sender_id", "label", "kids"]
 CLOTHING_FULL_DROPPED = ("Not sure", "Skip", "Other")
-CLOTHING_FULL_FOLDERS = ("images_compressed", "images_original")
+# GitHub's layout (alexeygrigorev/clothing-dataset) first, then Kaggle's two copies.
+CLOTHING_FULL_FOLDERS = ("images", "images_compressed", "images_original")
 PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 TABLE = ["path", "label", "id"]
 
@@ -57,7 +62,9 @@ def read_styles(path: Path, report: Report) -> pd.DataFrame:
     reader = csv.reader(io.StringIO(read_text(path)))
     header = next(reader, None)
     if header is None or [h.strip() for h in header[: len(STYLES_COLUMNS)]] != STYLES_COLUMNS:
-        raise AnnotationError(f"{path}:1", f"expected the header {','.join(STYLES_COLUMNS)}, got {header}")
+        raise AnnotationError(
+            f"{path}:1", f"expected the header {','.join(STYLES_COLUMNS)}, got {header}"
+        )
     last = len(STYLES_COLUMNS) - 1
     rows = []
     for number, fields in enumerate(reader, start=2):
@@ -80,16 +87,7 @@ def read_styles(path: Path, report: Report) -> pd.DataFrame:
 
 def read_images_csv(path: Path) -> pd.DataFrame:
     """``images.csv`` as text columns, or an AnnotationError naming the file and the problem."""
-    try:
-        table = pd.read_csv(io.StringIO(read_text(path)), dtype=str, keep_default_na=False)
-    except pd.errors.ParserError as err:
-        raise AnnotationError(path, f"not a readable CSV ({str(err).strip()})") from None
-    except pd.errors.EmptyDataError:
-        raise AnnotationError(path, "empty file (expected the header image,sender_id,label,kids)") from None
-    missing = set(CLOTHING_FULL_COLUMNS) - set(table.columns)
-    if missing:
-        raise AnnotationError(path, f"missing columns {sorted(missing)}")
-    return table
+    return read_csv_table(path, CLOTHING_FULL_COLUMNS)
 
 
 def label_product_images(
@@ -103,14 +101,19 @@ def label_product_images(
     """Labels table of Fashion Product Images (Small); each product id is its own group."""
     root = Path(data_dir)
     if label_column not in STYLES_COLUMNS[1:-1]:
-        raise ValueError(f"label_column must be one of {STYLES_COLUMNS[1:-1]}, got {label_column!r}")
+        raise ValueError(
+            f"label_column must be one of {STYLES_COLUMNS[1:-1]}, got {label_column!r}"
+        )
     report = Report()
     styles = read_styles(root / "styles.csv", report)
     table = pd.DataFrame(
         {"id": styles["id"].str.strip(), "label": styles[label_column].str.strip()}
     ).assign(path=lambda t: "images/" + t["id"] + ".jpg")
     table = _plain_ids(table, report, "styles.csv", digits=True)
-    return _finish(table, root, report, "styles.csv", (), min_images, fractions, seed, check_files, "product_images")
+    listing = Listing(
+        root, "styles.csv", "product_images", (), min_images, fractions, seed, check_files
+    )
+    return _finish(table, report, listing)
 
 
 def label_clothing_full(
@@ -128,13 +131,26 @@ def label_clothing_full(
         raise AnnotationError(root, f"neither {' nor '.join(CLOTHING_FULL_FOLDERS)} exists")
     listed = read_images_csv(root / "images.csv")
     report = Report()
-    table = pd.DataFrame({"id": listed["image"].str.strip(), "label": listed["label"].str.strip()})
+    table = pd.DataFrame({
+        "id": listed["image"].str.strip(),
+        "label": listed["label"].str.strip(),
+        GROUP_COLUMN: listed["sender_id"].str.strip(),
+    })  # fmt: skip
+    table[GROUP_COLUMN] = table[GROUP_COLUMN].where(
+        table[GROUP_COLUMN] != "", "photo:" + table["id"]
+    )
     table = _plain_ids(table, report, "images.csv", digits=False)
     folder = max(folders, key=lambda f: sum((root / f / f"{i}.jpg").is_file() for i in table["id"]))
     if len(folders) > 1:
-        report.keep(folder, "folder-chosen", f"holds the most listed images of {', '.join(folders)}")
+        report.keep(
+            folder, "folder-chosen", f"holds the most listed images of {', '.join(folders)}"
+        )
     table = table.assign(path=folder + "/" + table["id"] + ".jpg")
-    return _finish(table, root, report, "images.csv", tuple(dropped_labels), min_images, fractions, seed, check_files, "clothing_full")
+    listing = Listing(
+        root, "images.csv", "clothing_full", tuple(dropped_labels), min_images, fractions, seed,
+        check_files,
+    )  # fmt: skip
+    return _finish(table, report, listing)
 
 
 def _plain_ids(table: pd.DataFrame, report: Report, source: str, digits: bool) -> pd.DataFrame:
@@ -147,19 +163,25 @@ def _plain_ids(table: pd.DataFrame, report: Report, source: str, digits: bool) -
     return table.loc[valid]
 
 
-def _finish(
-    table: pd.DataFrame,
-    root: Path,
-    report: Report,
-    source: str,
-    dropped_labels: tuple[str, ...],
-    min_images: int,
-    fractions: Sequence[float],
-    seed: int,
-    check_files: bool,
-    dataset: str,
-) -> LabelSet:
+@dataclass(frozen=True)
+class Listing:
+    """Where a Kaggle table came from (its folder, its CSV, the dataset) and how to clean it."""
+
+    root: Path
+    source: str
+    dataset: str
+    dropped_labels: tuple[str, ...] = ()
+    min_images: int = 1
+    fractions: Sequence[float] = DEFAULT_FRACTIONS
+    seed: int = 0
+    check_files: bool = True
+
+
+def _finish(table: pd.DataFrame, report: Report, listing: Listing) -> LabelSet:
     """Shared steps: empty labels, dropped labels, duplicate ids, missing and bad files, rare classes, split."""
+    root, source, dropped_labels = listing.root, listing.source, listing.dropped_labels
+    min_images, fractions, seed = listing.min_images, listing.fractions, listing.seed
+    check_files, dataset = listing.check_files, listing.dataset
     table = _drop_unlabeled(table, report, source)
     dropped = table["label"].isin(set(dropped_labels))
     for label, count in table.loc[dropped, "label"].value_counts().sort_index().items():
@@ -167,9 +189,20 @@ def _finish(
     table = _deduplicate(table[~dropped], report, source)
     table = _keep_existing_images(table, root, report, source, check_files)
     table = _drop_rare(table, min_images, report, source)
-    split = grouped_split(table["id"], table["label"], fractions, seed) if len(table) else []
+    grouped = GROUP_COLUMN in table.columns
+    keys = table[GROUP_COLUMN] if grouped else table["id"]
+    split = grouped_split(keys, table["label"], fractions, seed) if len(table) else []
     table = table.assign(split=list(split))
-    return LabelSet(table[["path", "label", "split"]], sorted(table["label"].unique()), report.frame(), root, dataset)
+    notes = []
+    if grouped:
+        spanning = groups_in_several_splits(keys, table["split"])
+        notes.append(
+            f"split grouped by contributor (sender_id): {keys.nunique()} contributors, "
+            f"{len(spanning)} in more than one split"
+        )
+    columns = ["path", "label", "split", *([GROUP_COLUMN] if grouped else [])]
+    classes = sorted(table["label"].unique())
+    return LabelSet(table[columns], classes, report.frame(), root, dataset, notes)
 
 
 def _drop_unlabeled(table: pd.DataFrame, report: Report, source: str) -> pd.DataFrame:
@@ -187,9 +220,17 @@ def _deduplicate(table: pd.DataFrame, report: Report, source: str) -> pd.DataFra
         labels = sorted(set(rows["label"]))
         if len(labels) > 1:
             conflicting.add(identifier)
-            report.skip(rows["path"].iloc[0], "conflicting-labels", f"id {identifier} is listed as {' and '.join(labels)} in {source}")
+            report.skip(
+                rows["path"].iloc[0],
+                "conflicting-labels",
+                f"id {identifier} is listed as {' and '.join(labels)} in {source}",
+            )
         else:
-            report.keep(rows["path"].iloc[0], "duplicate-id", f"id {identifier} is listed {len(rows)} times in {source}")
+            report.keep(
+                rows["path"].iloc[0],
+                "duplicate-id",
+                f"id {identifier} is listed {len(rows)} times in {source}",
+            )
     table = table[~table["id"].isin(conflicting)]
     return table.drop_duplicates("id")
 
@@ -204,7 +245,9 @@ def _keep_existing_images(
     boundary = root.resolve()
     inside = table["path"].map(lambda p: (root / p).resolve().is_relative_to(boundary)).astype(bool)
     for path in table.loc[~inside, "path"]:
-        report.skip(path, "outside-data-folder", f"a link to {(root / path).resolve()}, outside {boundary}")
+        report.skip(
+            path, "outside-data-folder", f"a link to {(root / path).resolve()}, outside {boundary}"
+        )
     table = table.loc[inside]
     if check_files and len(table):
         table = table[check_images([root / p for p in table["path"]], report, root)]

@@ -12,6 +12,9 @@ from helpers.atomic import read_json
 from helpers.paths import RunFiles
 
 TABLE_COLUMNS = ["path", "label", "split"]
+GROUP_COLUMN = (
+    "group"  # optional: who or what a row belongs to (a contributor); splits never cut one
+)
 REPORT_COLUMNS = ["path", "issue", "detail", "action"]
 SPLITS = ("train", "val", "test")
 
@@ -41,7 +44,9 @@ class LabelSet:
     """A labels table (``path, label, split``), its ordered classes and a report.
 
     ``path`` is relative to ``root`` (the data folder the adapter read), so the
-    same table works wherever the data folder is mounted.
+    same table works wherever the data folder is mounted. An adapter that knows
+    who took each photo adds a ``group`` column (the contributor): its split keeps
+    each group whole, and :meth:`products` returns it.
     """
 
     table: pd.DataFrame
@@ -55,20 +60,14 @@ class LabelSet:
         missing = set(TABLE_COLUMNS) - set(self.table.columns)
         if missing:
             raise ValueError(f"labels table lacks columns {sorted(missing)}")
-        self.table = self.table[TABLE_COLUMNS].reset_index(drop=True)
+        columns = TABLE_COLUMNS + ([GROUP_COLUMN] if GROUP_COLUMN in self.table.columns else [])
+        self.table = self.table[columns].reset_index(drop=True)
         unknown = set(self.table["label"]) - set(self.classes)
         if unknown:
             raise ValueError(f"labels not in the class list: {sorted(unknown)}")
         bad_splits = set(self.table["split"]) - set(SPLITS)
         if bad_splits:
             raise ValueError(f"unknown splits {sorted(bad_splits)}; expected {SPLITS}")
-
-    @property
-    def kind(self):
-        """The :class:`~helpers.data.registry.DatasetKind` that knows how to read these images."""
-        from helpers.data.registry import dataset_kind
-
-        return dataset_kind(self.dataset or "deepfashion")  # a bare table: image files
 
     def split(self, name: str) -> pd.DataFrame:
         """Rows of one split (``train``, ``val`` or ``test``)."""
@@ -83,14 +82,20 @@ class LabelSet:
 
     def split_sizes(self) -> pd.DataFrame:
         """Images and classes per split, with each split's share."""
-        table = self.table.groupby("split").agg(images=("path", "size"), classes=("label", "nunique"))
+        table = self.table.groupby("split").agg(
+            images=("path", "size"), classes=("label", "nunique")
+        )
         table = table.reindex(list(SPLITS)).fillna(0).astype(int)
         table["share"] = (table["images"] / max(1, table["images"].sum())).round(3)
         return table
 
     def products(self) -> pd.Series:
-        """The product each row belongs to (its folder; or the row itself for arrays)."""
-        return self.kind.images.product(self.table["path"])
+        """The group each row belongs to: its ``group`` (contributor) when known, else its
+        product: the image's folder (Fashion-MNIST's ``<idx file>#<row>`` items have none, so each
+        row is its own)."""
+        if GROUP_COLUMN in self.table.columns:
+            return self.table[GROUP_COLUMN].astype(str)
+        return self.table["path"].str.rsplit("/", n=1).str[0]
 
     def absolute_paths(self) -> pd.Series:
         """The table's paths joined to the data folder."""
@@ -136,6 +141,10 @@ def summarize_report(report: pd.DataFrame) -> pd.DataFrame:
     if report.empty:
         return pd.DataFrame(columns=["issue", "action", "files"])
     return (
-        report.groupby(["issue", "action"]).size().rename("files").reset_index()
-        .sort_values("files", ascending=False, kind="stable").reset_index(drop=True)
+        report.groupby(["issue", "action"])
+        .size()
+        .rename("files")
+        .reset_index()
+        .sort_values("files", ascending=False, kind="stable")
+        .reset_index(drop=True)
     )

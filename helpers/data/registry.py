@@ -1,8 +1,8 @@
 """The datasets the series knows, each owning what differs between them.
 
-Downstream code never asks a dataset's name: it asks ``labels.kind`` (a
+Downstream code never asks a dataset's name: it asks ``kind_of(labels)`` (a
 :class:`DatasetKind`) for the images' channels, how to read one item, the items
-of a table for tf.data, and the product a row belongs to. Files (DeepFashion,
+of a table for tf.data. Files (DeepFashion,
 the sample, the Kaggle sets) are paths relative to the data folder, read by
 :mod:`helpers.images`; Fashion-MNIST's items are rows of its idx arrays
 (``<idx file>#<index>`` in the table).
@@ -46,8 +46,6 @@ class FileImages:
     def read(self, labels: LabelSet, path: str) -> np.ndarray:
         return images.read_image(Path(labels.root) / path, self.channels)
 
-    def product(self, paths: pd.Series) -> pd.Series:
-        """The product (folder) of each path: images of one product never straddle splits."""
         return paths.str.rsplit("/", n=1).str[0]
 
 
@@ -68,19 +66,17 @@ class ArrayImages:
     def decoder(self, labels: LabelSet) -> Callable:
         import tensorflow as tf
 
-        table = tf.constant(_stacked(str(labels.root))[..., None])
+        table = tf.constant(stacked_images(str(labels.root))[..., None])
         return lambda index: tf.gather(table, index)
 
     def read(self, labels: LabelSet, path: str) -> np.ndarray:
         item = self.items(labels, pd.DataFrame({"path": [path]}))[0]
-        return _stacked(str(labels.root))[item][..., None]
+        return stacked_images(str(labels.root))[item][..., None]
 
-    def product(self, paths: pd.Series) -> pd.Series:
-        return paths  # every image is its own product
 
 
 @lru_cache(maxsize=2)
-def _stacked(folder: str) -> np.ndarray:
+def stacked_images(folder: str) -> np.ndarray:
     """Fashion-MNIST's training then test images in one uint8 array (55 MB)."""
     from helpers.data.fashion_mnist import load_fashion_mnist
 
@@ -120,6 +116,8 @@ class DatasetKind:
 def _registry() -> dict[str, DatasetKind]:
     from helpers.data.deepfashion import label_deepfashion
     from helpers.data.fashion_mnist import fashion_mnist_labels
+    from helpers.data.fashion_mnist_sample import fashion_mnist_sample_labels
+    from helpers.data.folders import label_folders
     from helpers.data.kaggle import label_clothing_full, label_product_images
     from helpers.data.sample import label_sample
 
@@ -133,7 +131,22 @@ def _registry() -> dict[str, DatasetKind]:
                 files,
                 ("sample_images",),
                 needs_data_dir=False,
-                description="the embedded DeepFashion-layout sample, written from Fashion-MNIST",
+                description="the embedded real photos (CC0), written in DeepFashion's layout",
+            ),
+            DatasetKind(
+                "folders",
+                label_folders,
+                files,
+                ("split", "groups"),
+                description="your own photos: root/<class>/ or root/<split>/<class>/",
+            ),
+            DatasetKind(
+                "fashion_mnist_sample",
+                fashion_mnist_sample_labels,
+                files,
+                ("sample_images",),
+                needs_data_dir=False,
+                description="a DeepFashion-layout sample written from Fashion-MNIST's product images",
                 plain_background=True,
             ),
             DatasetKind(
@@ -163,7 +176,7 @@ def _registry() -> dict[str, DatasetKind]:
                 label_clothing_full,
                 files,
                 ("min_images",),
-                description="Kaggle clothing-dataset-full: images.csv + images_*/",
+                description="clothing-dataset (full): images.csv + images/ (GitHub) or images_*/ (Kaggle)",
             ),
         )
     }
@@ -181,3 +194,8 @@ def dataset_kind(name: str) -> DatasetKind:
     if name not in known:
         raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(known)}")
     return known[name]
+
+
+def kind_of(labels: LabelSet) -> DatasetKind:
+    """The :class:`DatasetKind` that knows how to read a label set's images (a bare table: files)."""
+    return dataset_kind(labels.dataset or "deepfashion")

@@ -1,10 +1,12 @@
-"""The embedded sample: a DeepFashion-layout tree written from Fashion-MNIST's product images.
+"""The embedded sample: real CC0 phone photos of clothing, written in DeepFashion's layout.
 
-Each "product" is a folder ``img/<Words>_<Category>/`` of several photos of one
-class, and the three annotation files are written in the benchmark's formats,
-with the benchmark's real 50-category list and ids. DeepFashion has no shoes or
-bags, so only Fashion-MNIST's six clothing classes are used. The partition is
-grouped by product folder. Same images, seed and source: same bytes.
+From the embedded photos (:mod:`helpers.data.photos`): one folder per
+contributor and class, ``img/<Words>_<Category>/img_*.jpg`` (the category is
+the folder name's last part, so ``01_labels`` builds labels from folder names),
+the category list, image list and partition in the benchmark's formats, and the
+partition grouped by contributor: no contributor has photos in two splits.
+``sources.csv`` says, for every file, the source photo id, its class, its
+contributor and its licence. Same size, seed and photos: same bytes.
 """
 
 from __future__ import annotations
@@ -17,24 +19,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+import pandas as pd
 from tqdm.auto import tqdm
 
-from helpers.data.deepfashion import (
-    CATEGORY_CLOTH,
-    CATEGORY_IMG,
-    EVAL_PARTITION,
-    OFFICIAL_CATEGORIES,
-)
-from helpers.data.fashion_mnist import CLASSES, load_fashion_mnist
+from helpers import atomic
+from helpers.data.deepfashion import CATEGORY_CLOTH, CATEGORY_IMG, EVAL_PARTITION
 from helpers.data.labelset import LabelSet
+from helpers.data.photos import CLASSES, LICENCE, PHOTOS_DIR, SOURCE, choose_photos, read_pool
 from helpers.data.splits import grouped_split
 
-# Fashion-MNIST class index -> DeepFashion category (a hyphenated one included on purpose).
-CATEGORY_OF_CLASS = {0: "Tee", 1: "Jeans", 2: "Sweater", 3: "Dress", 4: "Coat", 6: "Button-Down"}
 SAMPLE_FRACTIONS = (0.7, 0.15, 0.15)
-IMAGE_SIDE = 112
 MARKER = "SAMPLE.json"
+SOURCES = "sources.csv"
+SOURCES_COLUMNS = ["file", "source_image", "source_class", "contributor", "licence"]
+PHOTO_SOURCE = f"real photos: {SOURCE}"
 WORDS = [
     "Floral",
     "Striped",
@@ -113,51 +111,29 @@ def list_file_text(rows: Sequence[tuple[str, str]], header: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_sample(
-    out_dir: Path,
-    images: int = 600,
-    seed: int = 0,
-    fashion_mnist_dir: Path | None = None,
-    per_product: tuple[int, int] = (3, 8),
-) -> Path:
-    """Write a DeepFashion-layout sample of about ``images`` images into ``out_dir``.
+def staging_folder(out_dir: Path) -> Path:
+    """A fresh folder beside ``out_dir`` (with ``img/``) to write a sample into before publishing.
 
-    ``out_dir`` is replaced atomically: the tree is written next to it, then
-    renamed, so an interrupted write never leaves half a sample behind.
+    A name of its own: two processes (a chief and a worker) may write the same sample at once.
     """
-    if images < len(CATEGORY_OF_CLASS) * per_product[0]:
-        raise ValueError(f"images must be at least {len(CATEGORY_OF_CLASS) * per_product[0]}")
-    data = load_fashion_mnist(fashion_mnist_dir)
-    rng = np.random.default_rng(seed)
-    out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    # A name of its own: two processes (a chief and a worker) may write the same sample at once.
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
-    (staging / "img").mkdir(parents=True)
+    (staging / "img").mkdir()
+    return staging
 
-    products = _plan_products(data.y_train, images, per_product, rng)
-    names = product_folder_names([CATEGORY_OF_CLASS[c] for c, _ in products], rng)
-    category_id = {name: i for i, (name, _) in enumerate(OFFICIAL_CATEGORIES, start=1)}
-    listed: list[tuple[str, str, str]] = []  # (path, category name, folder)
-    for name, (_, indices) in tqdm(
-        list(zip(names, products, strict=True)), desc="writing sample", leave=False
-    ):
-        folder = staging / "img" / name
-        folder.mkdir()
-        for number, index in enumerate(indices, start=1):
-            rel = f"img/{name}/img_{number:08d}.jpg"
-            _write_jpeg(data.x_train[index], staging / rel)
-            listed.append((rel, name.rsplit("_", 1)[1], name))
 
-    splits = grouped_split(
-        [f for *_, f in listed], [c for _, c, _ in listed], SAMPLE_FRACTIONS, seed
-    )
+def write_annotations(
+    staging: Path,
+    listed: Sequence[tuple[str, str, str]],
+    splits: Sequence[str],
+    categories: Sequence[tuple[str, int]],
+) -> None:
+    """The three DeepFashion list files for ``listed`` ``(path, category, folder)`` rows."""
+    category_id = {name: i for i, (name, _) in enumerate(categories, start=1)}
     (staging / "Anno").mkdir()
     (staging / "Eval").mkdir()
     (staging / "Anno" / CATEGORY_CLOTH).write_text(
-        list_file_text(
-            [(n, str(t)) for n, t in OFFICIAL_CATEGORIES], "category_name  category_type"
-        )
+        list_file_text([(n, str(t)) for n, t in categories], "category_name  category_type")
     )
     (staging / "Anno" / CATEGORY_IMG).write_text(
         list_file_text(
@@ -170,83 +146,100 @@ def write_sample(
             "image_name  evaluation_status",
         )
     )
+
+
+def write_sample(
+    out_dir: Path, images: int = 600, seed: int = 0, photos_dir: Path = PHOTOS_DIR
+) -> Path:
+    """Write a DeepFashion-layout sample of about ``images`` embedded photos into ``out_dir``.
+
+    ``out_dir`` is replaced atomically: the tree is written next to it, then
+    renamed, so an interrupted write never leaves half a sample behind.
+    """
+    pool = read_pool(photos_dir)
+    if images < 3 * len(CLASSES):
+        raise ValueError(f"images must be at least {3 * len(CLASSES)}")
+    rng = np.random.default_rng(seed)
+    chosen = choose_photos(pool, images, seed)
+    folders = chosen.groupby(["sender_id", "label"], sort=True).ngroup()
+    keys = chosen.groupby(["sender_id", "label"], sort=True).size().index
+    names = product_folder_names([label for _, label in keys], rng)
+    staging = staging_folder(Path(out_dir))
+    listed: list[tuple[str, str, str]] = []
+    sources = []
+    numbers: dict[str, int] = {}
+    for row, folder in tqdm(
+        list(zip(chosen.itertuples(), folders, strict=True)), desc="writing sample", leave=False
+    ):
+        name = names[folder]
+        numbers[name] = numbers.get(name, 0) + 1
+        if numbers[name] == 1:
+            (staging / "img" / name).mkdir()
+        rel = f"img/{name}/img_{numbers[name]:08d}.jpg"
+        shutil.copyfile(Path(photos_dir) / row.file, staging / rel)
+        listed.append((rel, row.label, name))
+        sources.append((rel, row.image, row.label, row.sender_id, LICENCE))
+    contributors = [s[3] for s in sources]
+    splits = grouped_split(contributors, [c for _, c, _ in listed], SAMPLE_FRACTIONS, seed)
+    categories = [(label, kind) for label, kind in CLASSES.values()]
+    write_annotations(staging, listed, list(splits), categories)
+    atomic.write_csv(staging / SOURCES, pd.DataFrame(sources, columns=SOURCES_COLUMNS))
+    if (Path(photos_dir) / "LICENSE").is_file():
+        shutil.copyfile(Path(photos_dir) / "LICENSE", staging / "LICENSE")
     marker = {
         "images": images,
         "seed": seed,
-        "source": "Fashion-MNIST train split",
-        "classes": {CLASSES[c]: CATEGORY_OF_CLASS[c] for c in sorted(CATEGORY_OF_CLASS)},
+        "source": PHOTO_SOURCE,
+        "licence": LICENCE,
+        "classes": sorted(chosen["label"].unique()),
         "written": len(listed),
-        "products": len(products),
+        "products": len(names),
+        "contributors": len(set(contributors)),
     }
+    publish(staging, Path(out_dir), marker)
+    return Path(out_dir)
+
+
+def publish(staging: Path, out_dir: Path, marker: dict) -> None:
+    """Write the marker, then rename the finished tree into place; keep another process's
+    identical one if it won the race."""
     (staging / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
-    _publish(staging, out_dir, images, seed)
-    return out_dir
-
-
-def _publish(staging: Path, out_dir: Path, images: int, seed: int) -> None:
-    """Rename the finished tree into place; keep another process's identical one if it won."""
     try:
         staging.rename(out_dir)
         return
     except OSError:  # out_dir exists: another writer finished first, or an old sample
         pass
-    if _holds_sample(out_dir, images, seed):
+    if holds_sample(out_dir, marker["images"], marker["seed"], marker["source"]):
         shutil.rmtree(staging, ignore_errors=True)
         return
     shutil.rmtree(out_dir, ignore_errors=True)
     staging.rename(out_dir)
 
 
-def _holds_sample(folder: Path, images: int, seed: int) -> bool:
+def holds_sample(folder: Path, images: int, seed: int, source: str = PHOTO_SOURCE) -> bool:
+    """Whether ``folder`` holds a finished sample of that size, seed and source."""
     marker = Path(folder) / MARKER
     if not marker.is_file():
         return False
     info = json.loads(marker.read_text())
-    return info.get("images") == images and info.get("seed") == seed
+    return (info.get("images"), info.get("seed"), info.get("source")) == (images, seed, source)
 
 
-def _plan_products(
-    labels: np.ndarray, images: int, per_product: tuple[int, int], rng: np.random.Generator
-) -> list[tuple[int, list[int]]]:
-    """Split ``images`` evenly over the classes, then into products of a few images each."""
-    classes = sorted(CATEGORY_OF_CLASS)
-    quotas = [images // len(classes) + (i < images % len(classes)) for i in range(len(classes))]
-    products = []
-    for label, quota in zip(classes, quotas, strict=True):
-        pool = rng.permutation(np.flatnonzero(labels == label))[:quota]
-        start = 0
-        while start < quota:
-            size = int(rng.integers(per_product[0], per_product[1] + 1))
-            if quota - start - size < per_product[0]:
-                size = quota - start  # fold a too-small remainder into this product
-            products.append((label, [int(i) for i in pool[start : start + size]]))
-            start += size
-    order = rng.permutation(len(products))
-    return [products[i] for i in order]
-
-
-def _write_jpeg(pixels: np.ndarray, path: Path) -> None:
-    image = Image.fromarray(pixels, mode="L").resize((IMAGE_SIDE, IMAGE_SIDE), Image.BICUBIC)
-    image.convert("RGB").save(path, format="JPEG", quality=90)
-
-
-def ensure_sample(
-    out_dir: Path, images: int, seed: int = 0, fashion_mnist_dir: Path | None = None
-) -> Path:
+def ensure_sample(out_dir: Path, images: int, seed: int = 0) -> Path:
     """Write the sample unless ``out_dir`` already holds one with the same size and seed."""
-    if _holds_sample(out_dir, images, seed):
+    if holds_sample(out_dir, images, seed):
         return Path(out_dir)
-    return write_sample(out_dir, images, seed, fashion_mnist_dir)
+    return write_sample(out_dir, images, seed)
 
 
 def sample_dir(images: int) -> Path:
-    """Where the embedded sample of ``images`` images is written."""
+    """Where the embedded sample of ``images`` photos is written."""
     from helpers.paths import DATA_DIR
 
-    return DATA_DIR / f"deepfashion-sample-{images}"
+    return DATA_DIR / f"photo-sample-{images}"
 
 
-def label_sample(data_dir: Path | None = None, sample_images: int = 3000, **options) -> LabelSet:
+def label_sample(data_dir: Path | None = None, sample_images: int = 1200, **options) -> LabelSet:
     """The embedded sample's labels: written first (once per size) when ``data_dir`` lacks it."""
     from helpers.data.deepfashion import label_deepfashion
 

@@ -7,8 +7,12 @@ so it is refused, naming the file, the line and the byte.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from helpers.errors import AnnotationError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def read_text(path: Path) -> str:
@@ -29,3 +33,23 @@ def read_text(path: Path) -> str:
             f"{path}:{line}",
             f"not UTF-8 (byte 0x{data[err.start]:02x} at offset {err.start}); save it as UTF-8",
         ) from None
+
+
+def read_csv_table(path: Path, required: list[str]) -> pd.DataFrame:
+    """A CSV as text columns holding at least ``required``, or an AnnotationError naming the file."""
+    import io
+
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(io.StringIO(read_text(path)), dtype=str, keep_default_na=False)
+    except pd.errors.ParserError as err:
+        raise AnnotationError(path, f"not a readable CSV ({str(err).strip()})") from None
+    except pd.errors.EmptyDataError:
+        raise AnnotationError(
+            path, f"empty file (expected the header {','.join(required)})"
+        ) from None
+    missing = set(required) - set(table.columns)
+    if missing:
+        raise AnnotationError(path, f"missing columns {sorted(missing)}")
+    return table

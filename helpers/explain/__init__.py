@@ -75,19 +75,20 @@ from helpers.explain.focus import describe_focus, focus_share, garment_mask, out
 from helpers.explain.maps import (
     METHODS,
     Explanation,
-    _as_batch,
-    _explain,
-    _plan,
-    _probabilities,
+    as_batch,
     explain,
+    explain_planned,
+    head_probabilities,
+    make_plan,
 )
 from helpers.explain.sanity import (
-    _CHUNK,
     BASELINES,
+    CHUNK,
     MAX_RANK_CORR,
     SanityChecks,
-    _check,
+    SanityOptions,
     check,
+    check_planned,
     randomisation_cascade,
     rank_correlation,
 )
@@ -99,6 +100,7 @@ __all__ = [
     "Explanation",
     "ExplanationBatch",
     "SanityChecks",
+    "SanityOptions",
     "check",
     "describe_focus",
     "explain",
@@ -137,13 +139,9 @@ def explain_batch(
     class_index=None,
     method: str = "auto",
     layer=None,
-    steps: int = 16,
-    random_orders: int = 3,
-    baseline: str = "blur",
-    seed: int = 0,
-    max_rank_corr: float = MAX_RANK_CORR,
+    options: SanityOptions | None = None,
 ) -> ExplanationBatch:
-    """Maps and sanity checks of a batch, with one table row per image.
+    """Maps and sanity checks (run as ``options`` say) of a batch, with one table row per image.
 
     ``true``: the images' true classes (names or indices), shown in the table; ``classes``: the
     class names, to name indices. The maps explain ``class_index`` (default: the predicted
@@ -153,21 +151,19 @@ def explain_batch(
     ``random_insertion_auc``, ``insertion_gain``, ``insertion_passed`` and ``passed`` (all three
     checks passed and the map is not flat).
     """
-    images = _as_batch(images)
+    images = as_batch(images)
     true = None if true is None else list(true)  # a Series keeps its own index: drop it
     if true is not None and len(true) != len(images):
         raise ValueError(f"{len(true)} true classes for {len(images)} images")
-    plan = _plan(model, images, method, layer)
-    explanations = _explain(model, plan, images, class_index)
-    checks = _check(
-        model, plan, images, explanations, steps, random_orders, baseline, seed, max_rank_corr
-    )
+    plan = make_plan(model, images, method, layer)
+    explanations = explain_planned(model, plan, images, class_index)
+    checks = check_planned(model, plan, images, explanations, options or SanityOptions())
     probabilities = np.concatenate(
         [
-            _probabilities(
-                plan, model(tf.convert_to_tensor(images[s : s + _CHUNK]), training=False)
+            head_probabilities(
+                plan, model(tf.convert_to_tensor(images[s : s + CHUNK]), training=False)
             )
-            for s in range(0, len(images), _CHUNK)
+            for s in range(0, len(images), CHUNK)
         ]
     )
     predicted = probabilities.argmax(axis=1)

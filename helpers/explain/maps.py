@@ -42,7 +42,10 @@ class Explanation:
 
 
 @dataclass(frozen=True, eq=False)
-class _Plan:
+class Plan:
+    """How a model's maps are made (:func:`make_plan`): the explained layer, the head, how its
+    logit is found, the method, and the weighted layers (what the sanity checks randomise)."""
+
     target: keras.layers.Layer
     head: keras.layers.Layer
     # "dense": recompute a Dense's pre-activation; "input": the head's input; "output": linear
@@ -78,7 +81,7 @@ def _find_layer(model, layer) -> keras.layers.Layer:
     raise ValueError(f"{model.name}: no layer named {layer!r}")
 
 
-def _plan(model, images: np.ndarray, method: str = "auto", layer=None) -> _Plan:
+def make_plan(model, images: np.ndarray, method: str = "auto", layer=None) -> Plan:
     """Which layer to explain, how to get the logit, which method: from one recorded pass."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -138,13 +141,13 @@ def _plan(model, images: np.ndarray, method: str = "auto", layer=None) -> _Plan:
     for c in leaves:
         if c.layer.weights and all(c.layer is not w for w in weighted):
             weighted.append(c.layer)
-    return _Plan(target, head, head_kind, method, tuple(weighted))
+    return Plan(target, head, head_kind, method, tuple(weighted))
 
 
 # --- maps ----------------------------------------------------------------------------------
 
 
-def _logits(plan: _Plan, calls: list, outputs):
+def _logits(plan: Plan, calls: list, outputs):
     head_call = next(c for c in reversed(calls) if c.layer is plan.head)
     if plan.head_kind == "output":
         return tf.cast(_first(outputs), tf.float32)
@@ -158,14 +161,15 @@ def _logits(plan: _Plan, calls: list, outputs):
     return logits
 
 
-def _probabilities(plan: _Plan, outputs) -> np.ndarray:
+def head_probabilities(plan: Plan, outputs) -> np.ndarray:
+    """The class probabilities of a forward pass's ``outputs`` (a linear head's logits softmaxed)."""
     values = tf.cast(_first(outputs), tf.float32)
     if plan.head_kind == "output":  # a linear head outputs logits
         values = tf.nn.softmax(values) if values.shape[-1] > 1 else tf.sigmoid(values)
     return values.numpy()
 
 
-def _raw_maps(model, plan: _Plan, images: np.ndarray, class_indices):
+def _raw_maps(model, plan: Plan, images: np.ndarray, class_indices):
     """Raw (signed, layer-resolution) maps, logits, probabilities and classes of a batch."""
     x = tf.convert_to_tensor(images)
     with tf.GradientTape() as tape:
@@ -190,7 +194,7 @@ def _raw_maps(model, plan: _Plan, images: np.ndarray, class_indices):
         raw = tf.reduce_sum(weights * features, axis=-1)
     else:
         raw = tf.reduce_sum(gradients * features, axis=-1)
-    probabilities = _probabilities(plan, outputs)
+    probabilities = head_probabilities(plan, outputs)
     classes = classes.numpy()
     return (
         raw.numpy(),
@@ -209,7 +213,8 @@ def _upsample(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return (resized / resized.max()).astype(np.float32)
 
 
-def _as_batch(images) -> np.ndarray:
+def as_batch(images) -> np.ndarray:
+    """``images`` as a float32 ``N x H x W x C`` batch (one ``H x W x C`` image becomes N = 1)."""
     images = np.asarray(images, dtype=np.float32)
     if images.ndim == 3:
         images = images[None]
@@ -228,7 +233,9 @@ def _class_list(class_index, count: int):
     return [int(c) for c in class_index]
 
 
-def _compute(model, plan: _Plan, images: np.ndarray, classes, chunk: int = 16):
+def compute_maps(model, plan: Plan, images: np.ndarray, classes, chunk: int = 16):
+    """Raw maps, logits, probabilities and explained classes of ``images``, ``chunk`` at a time
+    (``classes``: one index per image, or None for the predicted ones)."""
     raws, logits, probs, chosen = [], [], [], []
     for start in range(0, len(images), chunk):
         part = None if classes is None else classes[start : start + chunk]
@@ -248,13 +255,14 @@ def explain(model, images, class_index=None, method: str = "auto", layer=None) -
     otherwise), ``"gradcam"`` or ``"hirescam"``. ``layer``: a layer or its name (nested models
     are searched); by default the last spatial layer. Returns one :class:`Explanation` per image.
     """
-    images = _as_batch(images)
-    return _explain(model, _plan(model, images, method, layer), images, class_index)
+    images = as_batch(images)
+    return explain_planned(model, make_plan(model, images, method, layer), images, class_index)
 
 
-def _explain(model, plan: _Plan, images: np.ndarray, class_index) -> list[Explanation]:
+def explain_planned(model, plan: Plan, images: np.ndarray, class_index) -> list[Explanation]:
+    """:func:`explain` with the plan already made (a batch's checks reuse it)."""
     classes = _class_list(class_index, len(images))
-    raws, logits, probs, classes = _compute(model, plan, images, classes)
+    raws, logits, probs, classes = compute_maps(model, plan, images, classes)
     size = images.shape[1:3]
     return [
         Explanation(

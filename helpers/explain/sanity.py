@@ -12,11 +12,18 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from helpers.explain.maps import Explanation, _as_batch, _compute, _Plan, _plan, _probabilities
+from helpers.explain.maps import (
+    Explanation,
+    Plan,
+    as_batch,
+    compute_maps,
+    head_probabilities,
+    make_plan,
+)
 
 BASELINES = ("blur", "mean")
 MAX_RANK_CORR = 0.5
-_CHUNK = 32  # images per forward pass in the checks
+CHUNK = 32  # images per forward pass in the checks
 _MOVING_STATISTICS = ("moving_mean", "moving_variance")
 
 
@@ -103,12 +110,12 @@ def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(spearmanr(a, b).statistic)
 
 
-def _plan_for(model, images, explanations: Sequence[Explanation]) -> _Plan:
+def _plan_for(model, images, explanations: Sequence[Explanation]) -> Plan:
     methods = {e.method for e in explanations}
     layers = {e.layer for e in explanations}
     if len(methods) != 1 or len(layers) != 1:
         raise ValueError("check the maps of one method and one layer at a time")
-    return _plan(model, images, methods.pop(), layers.pop())
+    return make_plan(model, images, methods.pop(), layers.pop())
 
 
 def randomisation_cascade(
@@ -121,7 +128,7 @@ def randomisation_cascade(
     ``randomised`` (how many layers, counted from the top), ``down_to`` (the deepest randomised
     layer), ``image`` and ``rank_corr``.
     """
-    images = _as_batch(images)
+    images = as_batch(images)
     plan = _plan_for(model, images, explanations)
     top_down = list(reversed(plan.weighted))
     groups = np.array_split(np.arange(len(top_down)), min(steps or len(top_down), len(top_down)))
@@ -130,7 +137,7 @@ def randomisation_cascade(
     for step, group in enumerate(groups, start=1):
         count = int(group[-1]) + 1
         with _randomised(top_down[:count], seed):
-            raws, *_ = _compute(model, plan, images, classes)
+            raws, *_ = compute_maps(model, plan, images, classes)
         for i, (e, raw) in enumerate(zip(explanations, raws, strict=True)):
             rows.append(
                 {
@@ -158,11 +165,11 @@ def _baseline(image: np.ndarray, kind: str) -> np.ndarray:
     raise ValueError(f"baseline must be one of {BASELINES}, got {kind!r}")
 
 
-def _predict_class(model, plan: _Plan, batch: np.ndarray, class_index: int) -> np.ndarray:
+def _predict_class(model, plan: Plan, batch: np.ndarray, class_index: int) -> np.ndarray:
     out = []
-    for start in range(0, len(batch), _CHUNK):
-        outputs = model(tf.convert_to_tensor(batch[start : start + _CHUNK]), training=False)
-        out.append(_probabilities(plan, outputs)[:, class_index])
+    for start in range(0, len(batch), CHUNK):
+        outputs = model(tf.convert_to_tensor(batch[start : start + CHUNK]), training=False)
+        out.append(head_probabilities(plan, outputs)[:, class_index])
     return np.concatenate(out)
 
 
@@ -190,15 +197,26 @@ def _auc(fractions: np.ndarray, curve: np.ndarray) -> float:
     return float(np.trapezoid(curve, fractions))
 
 
+@dataclass(frozen=True)
+class SanityOptions:
+    """How the checks run: ``steps`` deletion / insertion steps, ``random_orders`` random pixel
+    orders to compare with, the ``baseline`` a deleted pixel takes (``blur`` or ``mean``), the
+    ``seed`` (randomised weights, ties, random orders) and the rank correlation under which the
+    randomisation check passes."""
+
+    steps: int = 16
+    random_orders: int = 3
+    baseline: str = "blur"
+    seed: int = 0
+    max_rank_corr: float = MAX_RANK_CORR
+
+    def __post_init__(self) -> None:
+        if self.baseline not in BASELINES:
+            raise ValueError(f"baseline must be one of {BASELINES}, got {self.baseline!r}")
+
+
 def check(
-    model,
-    images,
-    explanations: Sequence[Explanation],
-    steps: int = 16,
-    random_orders: int = 3,
-    baseline: str = "blur",
-    seed: int = 0,
-    max_rank_corr: float = MAX_RANK_CORR,
+    model, images, explanations: Sequence[Explanation], options: SanityOptions | None = None
 ) -> list[SanityChecks]:
     """The sanity checks of each map (see the module docstring): randomisation, deletion, insertion.
 
@@ -206,27 +224,25 @@ def check(
     map computation on the randomised model plus ``2 (steps + 1) (1 + random_orders)`` forward
     passes per image.
     """
-    images = _as_batch(images)
+    images = as_batch(images)
     if len(images) != len(explanations):
         raise ValueError(f"{len(explanations)} maps for {len(images)} images")
     plan = _plan_for(model, images, explanations)
-    return _check(
-        model, plan, images, explanations, steps, random_orders, baseline, seed, max_rank_corr
-    )
+    return check_planned(model, plan, images, explanations, options or SanityOptions())
 
 
-def _check(
-    model, plan, images, explanations, steps, random_orders, baseline, seed, max_rank_corr
+def check_planned(
+    model, plan: Plan, images: np.ndarray, explanations, options: SanityOptions
 ) -> list[SanityChecks]:
-    if baseline not in BASELINES:
-        raise ValueError(f"baseline must be one of {BASELINES}, got {baseline!r}")
+    """:func:`check` with the plan already made (a batch reuses its maps' plan)."""
+    steps, random_orders, seed = options.steps, options.random_orders, options.seed
     classes = [e.class_index for e in explanations]
     with _randomised(list(reversed(plan.weighted)), seed):
-        randomised, *_ = _compute(model, plan, images, classes)
+        randomised, *_ = compute_maps(model, plan, images, classes)
     results = []
     for image, e, raw in zip(images, explanations, randomised, strict=True):
         rho = rank_correlation(np.maximum(e.raw, 0), np.maximum(raw, 0))
-        reference = _baseline(image, baseline)
+        reference = _baseline(image, options.baseline)
         x, dele, ins, rdel, rins = _curves(
             model, plan, image, e.map, e.class_index, reference, steps, random_orders, seed
         )
@@ -242,7 +258,7 @@ def _check(
                 insertion_curve=ins,
                 random_deletion_curve=rdel,
                 random_insertion_curve=rins,
-                max_rank_corr=max_rank_corr,
+                max_rank_corr=options.max_rank_corr,
             )
         )
     return results

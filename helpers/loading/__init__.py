@@ -13,55 +13,43 @@ split. Modules: :mod:`~helpers.loading.pipeline` (tf.data),
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
 from helpers.data import LabelSet
+from helpers.data.labelset import SPLITS
+from helpers.data.registry import kind_of
 from helpers.loading.augment import Augment, augmentation_layers, image_data_generator
 from helpers.loading.generators import (
     generator_batches,
     generator_flow,
     split_arrays,
 )
-from helpers.loading.pipeline import CACHE_MODES, Batches, plan_caches, tf_batches
+from helpers.loading.pipeline import CACHE_MODES, Batches, plan_caches, split_caches, tf_batches
+from helpers.loading.spec import InputSpec
 from helpers.loading.throughput import compare_pipelines, images_per_second, loader_throughput
 
 LOADERS = ("tf.data", "ImageDataGenerator")
-SPLITS = ("train", "val", "test")
 
 
-def split_batches(
-    labels: LabelSet,
-    image_size: int,
-    batch_size: int,
-    loader: str = "tf.data",
-    augment: Augment | None = None,
-    seed: int = 0,
-    cache: str = "auto",
-) -> dict[str, Batches]:
+def split_batches(spec: InputSpec) -> dict[str, Batches]:
     """Train (shuffled; augmented by ImageDataGenerator itself when it loads), val and test
-    (table order) batches of one loader. ``cache='auto'`` shares the memory budget between
-    the splits, train first."""
-    if loader not in LOADERS:
-        raise ValueError(f"loader must be one of {LOADERS}, got {loader!r}")
-    if loader == "ImageDataGenerator":
+    (table order) batches of ``spec``'s loader. ``cache='auto'`` shares the memory budget
+    between the splits, train first (:func:`split_caches`)."""
+    if spec.loader not in LOADERS:
+        raise ValueError(f"loader must be one of {LOADERS}, got {spec.loader!r}")
+    if spec.loader == "ImageDataGenerator":
         return {
             split: generator_batches(
-                labels, split, image_size, batch_size, split == "train",
-                augment if split == "train" else None, seed,
+                spec if split == "train" else replace(spec, augment=None), split, split == "train"
             )
             for split in SPLITS
-        }  # fmt: skip
-    counts = {split: int((labels.table["split"] == split).sum()) for split in SPLITS}
-    plan = (
-        plan_caches(counts, image_size, labels.kind.channels)
-        if cache == "auto"
-        else dict.fromkeys(SPLITS, cache)
-    )
+        }
+    plan = split_caches(spec.labels, spec.image_size, spec.cache)
     return {
-        split: tf_batches(
-            labels, split, image_size, batch_size, split == "train", plan[split], seed
-        )
+        split: tf_batches(replace(spec, cache=plan[split]), split, split == "train")
         for split in SPLITS
     }
 
@@ -82,7 +70,7 @@ def load_inputs(labels: LabelSet, rows: pd.DataFrame, image_size: int) -> np.nda
 
     For galleries and calibration sets: it holds all rows in memory at once.
     """
-    channels = labels.kind.channels
+    channels = kind_of(labels).channels
     if rows.empty:
         return np.zeros((0, image_size, image_size, channels), np.float32)
     subset = LabelSet(
@@ -91,7 +79,7 @@ def load_inputs(labels: LabelSet, rows: pd.DataFrame, image_size: int) -> np.nda
         root=labels.root,
         dataset=labels.dataset,
     )
-    batches = tf_batches(subset, "test", image_size, batch_size=len(rows), shuffle=False)
+    batches = tf_batches(InputSpec(subset, image_size, len(rows)), "test", shuffle=False)
     return next(iter(batches))[0].numpy()
 
 
@@ -119,6 +107,7 @@ __all__ = [
     "LOADERS",
     "Augment",
     "Batches",
+    "InputSpec",
     "augmentation_layers",
     "augmentation_preview",
     "class_weights",
@@ -129,7 +118,9 @@ __all__ = [
     "images_per_second",
     "load_inputs",
     "loader_throughput",
+    "plan_caches",
     "split_arrays",
     "split_batches",
+    "split_caches",
     "tf_batches",
 ]

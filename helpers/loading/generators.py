@@ -14,8 +14,10 @@ import numpy as np
 import pandas as pd
 
 from helpers.data import LabelSet
-from helpers.loading.augment import Augment, image_data_generator
+from helpers.data.registry import kind_of
+from helpers.loading.augment import image_data_generator
 from helpers.loading.pipeline import Batches
+from helpers.loading.spec import InputSpec
 
 
 def split_frame(labels: LabelSet, split: str) -> pd.DataFrame:
@@ -26,31 +28,25 @@ def split_frame(labels: LabelSet, split: str) -> pd.DataFrame:
 
 def split_arrays(labels: LabelSet, split: str) -> tuple[np.ndarray, np.ndarray]:
     """An array dataset's split as ``(N x H x W x C uint8 images, class indices)``."""
-    kind = labels.kind.images
+    kind = kind_of(labels).images
     if not kind.in_memory:
         raise ValueError(f"{labels.dataset} is read from files, not arrays")
     frame = labels.split(split)
-    from helpers.data.registry import _stacked
+    from helpers.data.registry import stacked_images
 
-    x = _stacked(str(labels.root))[kind.items(labels, frame)][..., None]
+    x = stacked_images(str(labels.root))[kind.items(labels, frame)][..., None]
     y = frame["label"].map({c: i for i, c in enumerate(labels.classes)}).to_numpy()
     return x, y
 
 
-def generator_flow(
-    labels: LabelSet,
-    split: str,
-    image_size: int = 256,
-    batch_size: int = 32,
-    shuffle: bool | None = None,
-    augment: Augment | None = None,
-    seed: int = 0,
-):
-    """The ImageDataGenerator iterator over one split of any dataset: files through
-    ``flow_from_dataframe``, arrays through ``flow``; shuffles only the training split by default."""
+def generator_flow(spec: InputSpec, split: str, shuffle: bool | None = None):
+    """The ImageDataGenerator iterator over one split of any dataset (augmented as ``spec.augment``
+    says): files through ``flow_from_dataframe``, arrays through ``flow``; shuffles only the
+    training split by default."""
+    labels, image_size, batch_size, seed = spec.labels, spec.image_size, spec.batch_size, spec.seed
     shuffle = (split == "train") if shuffle is None else shuffle
-    generator = image_data_generator(augment)
-    if not labels.kind.images.in_memory:
+    generator = image_data_generator(spec.augment)
+    if not kind_of(labels).images.in_memory:
         return generator.flow_from_dataframe(
             split_frame(labels, split),
             x_col="path",
@@ -75,15 +71,7 @@ def generator_flow(
     return generator.flow(x, targets, batch_size=batch_size, shuffle=shuffle, seed=seed)
 
 
-def generator_batches(
-    labels: LabelSet,
-    split: str,
-    image_size: int = 256,
-    batch_size: int = 32,
-    shuffle: bool | None = None,
-    augment: Augment | None = None,
-    seed: int = 0,
-) -> Batches:
+def generator_batches(spec: InputSpec, split: str, shuffle: bool | None = None) -> Batches:
     """ImageDataGenerator as :class:`Batches`: epoch ``e`` replays the iterator's order for ``e``.
 
     Keras seeds each batch with ``seed + batches seen``; starting epoch ``e``
@@ -91,8 +79,9 @@ def generator_batches(
     """
     import tensorflow as tf
 
-    flow = generator_flow(labels, split, image_size, batch_size, shuffle, augment, seed)
-    channels = labels.kind.channels
+    flow = generator_flow(spec, split, shuffle)
+    labels, image_size, augment = spec.labels, spec.image_size, spec.augment
+    channels = kind_of(labels).channels
     signature = (
         tf.TensorSpec((None, image_size, image_size, channels), tf.float32),
         tf.TensorSpec((None, len(labels.classes)), tf.float32),
@@ -109,4 +98,4 @@ def generator_batches(
         return tf.data.Dataset.from_generator(batches, output_signature=signature).prefetch(2)
 
     active = augment is not None and augment.active
-    return Batches(flow.n, batch_size, make, cache="generator", augments=active)
+    return Batches(flow.n, spec.batch_size, make, cache="generator", augments=active)

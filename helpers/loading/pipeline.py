@@ -33,7 +33,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from helpers.data import LabelSet
+from helpers.data.labelset import SPLITS
+from helpers.data.registry import kind_of
 from helpers.loading.cache import DiskCache, cache_key, cache_root
+from helpers.loading.spec import InputSpec
 
 CACHE_MODES = ("auto", "memory", "disk", "none")
 
@@ -84,23 +87,19 @@ class Batches:
         return iter(self.epoch(0))
 
 
-def tf_batches(
-    labels: LabelSet,
-    split: str,
-    image_size: int = 256,
-    batch_size: int = 32,
-    shuffle: bool | None = None,
-    cache: str = "none",
-    seed: int = 0,
-) -> Batches:
-    """tf.data batches ``(x float32 in [0, 1], y one-hot)`` of one split, in table order unless shuffled."""
+def tf_batches(spec: InputSpec, split: str, shuffle: bool | None = None) -> Batches:
+    """tf.data batches ``(x float32 in [0, 1], y one-hot)`` of one split of ``spec``'s labels, in
+    table order unless shuffled (default: the training split only). Augmentation is the training
+    step's (``spec.augment`` is not applied here)."""
     import tensorflow as tf
 
+    labels, image_size, batch_size = spec.labels, spec.image_size, spec.batch_size
+    cache, seed = spec.cache, spec.seed
     if cache not in CACHE_MODES:
         raise ValueError(f"cache must be one of {CACHE_MODES}, got {cache!r}")
     shuffle = (split == "train") if shuffle is None else shuffle
     frame = labels.split(split)
-    kind = labels.kind.images
+    kind = kind_of(labels).images
     items = kind.items(labels, frame)
     targets = frame["label"].map({c: i for i, c in enumerate(labels.classes)}).to_numpy(np.int32)
     classes = len(labels.classes)
@@ -133,9 +132,7 @@ def tf_batches(
     def load(item):
         return _resized(decode(item), image_size)
 
-    mode = (
-        cache if cache != "auto" else plan_caches({split: count}, image_size, kind.channels)[split]
-    )
+    mode = split_caches(labels, image_size, cache)[split]
     if mode == "memory":
         cached = (
             tf.data.Dataset.from_tensor_slices((items.astype(str), targets))
@@ -199,6 +196,17 @@ def _resized(image, image_size: int):
     if image.shape[-3] == image_size and image.shape[-2] == image_size:
         return image
     return images.resize(image, image_size)
+
+
+def split_caches(labels: LabelSet, image_size: int, cache: str = "auto") -> dict[str, str]:
+    """The ``cache`` setting per split: ``auto`` resolved once, by :func:`plan_caches` over the
+    run's splits (train first, sharing the memory budget); any other mode for every split."""
+    if cache not in CACHE_MODES:
+        raise ValueError(f"cache must be one of {CACHE_MODES}, got {cache!r}")
+    if cache != "auto":
+        return dict.fromkeys(SPLITS, cache)
+    counts = {split: int((labels.table["split"] == split).sum()) for split in SPLITS}
+    return plan_caches(counts, image_size, kind_of(labels).channels)
 
 
 def plan_caches(

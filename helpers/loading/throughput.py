@@ -15,6 +15,7 @@ import pandas as pd
 from helpers.data import LabelSet
 from helpers.loading.generators import generator_flow
 from helpers.loading.pipeline import tf_batches
+from helpers.loading.spec import InputSpec
 
 
 def images_per_second(batches, max_images: int | None = None) -> tuple[float, int]:
@@ -52,12 +53,13 @@ def loader_throughput(
     Cached modes are read twice: the first pass fills the cache, the second
     reads it. At most ``max_images`` images per pass, shuffled as in training.
     """
-    subset = _first_images(labels, split, max_images)
+    subset = first_images(labels, split, max_images)
     rows = []
-    flow = generator_flow(subset, split, image_size, batch_size, shuffle=True)
+    spec = InputSpec(subset, image_size, batch_size)
+    flow = generator_flow(spec, split, shuffle=True)
     rows.append(_row("ImageDataGenerator", "", 1, *images_per_second(flow)))
     for cache in caches:
-        batches = tf_batches(subset, split, image_size, batch_size, shuffle=True, cache=cache)
+        batches = tf_batches(dataclasses.replace(spec, cache=cache), split, shuffle=True)
         for epoch in range(1, 3 if cache in {"memory", "disk"} else 2):
             rows.append(_row("tf.data", cache, epoch, *images_per_second(batches.epoch(epoch))))
     table = pd.DataFrame(rows)
@@ -82,7 +84,7 @@ def _row(loader: str, cache: str, epoch: int, rate: float, seen: int) -> dict:
     }
 
 
-def _first_images(labels: LabelSet, split: str, max_images: int) -> LabelSet:
+def first_images(labels: LabelSet, split: str, max_images: int) -> LabelSet:
     """The same labels with ``split`` cut to its first ``max_images`` rows."""
     frame = labels.table
     keep = frame["split"] != split
@@ -94,11 +96,9 @@ def compare_pipelines(
     labels: LabelSet, split: str = "test", image_size: int = 256, batch_size: int = 32
 ) -> pd.Series:
     """First batch of both loaders on the same files: shapes, ranges, and how far the pixels differ."""
-    flow = generator_flow(labels, split, image_size, batch_size, shuffle=False)
-    x_generator, y_generator = flow[0]
-    x_fast, y_fast = (
-        t.numpy() for t in next(iter(tf_batches(labels, split, image_size, batch_size).epoch(0)))
-    )
+    spec = InputSpec(labels, image_size, batch_size)
+    x_generator, y_generator = generator_flow(spec, split, shuffle=False)[0]
+    x_fast, y_fast = (t.numpy() for t in next(iter(tf_batches(spec, split).epoch(0))))
     difference = np.abs(x_generator - x_fast) * 255
     return pd.Series(
         {

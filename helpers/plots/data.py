@@ -9,6 +9,7 @@ import numpy as np
 import seaborn as sns
 
 from helpers.data import LabelSet
+from helpers.data.registry import kind_of
 from helpers.plots.common import save
 
 
@@ -40,7 +41,7 @@ def sample_grid(
         for col, ax in enumerate(axes[row]):
             ax.axis("off")
             if col < len(picked):
-                image = labels.kind.images.read(labels, picked[col])
+                image = kind_of(labels).images.read(labels, picked[col])
                 ax.imshow(image.squeeze(), cmap="gray" if image.shape[-1] == 1 else None)
         axes[row][0].set_title(label, loc="left", fontsize=9)
     fig.tight_layout()

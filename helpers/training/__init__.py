@@ -1,10 +1,11 @@
 """Training: the one path notebook 03, ``python -m helpers.train`` and the benchmarks share.
 
-:func:`train_run` builds a run's zoo model inside the strategy's scope, trains
-it with the model's recipe (:mod:`helpers.training.recipe`) through the loop of
-:mod:`helpers.training.loop` (early stopping, exact resume), scores the test
-split and writes the run folder's ``model.keras``, ``history.csv`` and
-``training.json`` (the chief only). Modules: ``recipe`` (how each model trains),
+:func:`train_model` builds a zoo model inside the strategy's scope, trains
+it on the labels it is given with the model's recipe (:mod:`helpers.training.recipe`)
+through the loop of :mod:`helpers.training.loop` (early stopping, exact resume),
+scores the test split and writes ``model.keras``, ``history.csv`` and
+``training.json`` where it is told (the chief only); the run folder
+(:meth:`helpers.run.Run.train`) records them. Modules: ``recipe`` (how each model trains),
 ``loop`` (the custom step), ``state`` (its checkpoints), ``distribute`` (strategies,
 mixed precision), ``in_memory`` (array datasets on any Keras backend).
 
@@ -16,7 +17,8 @@ another backend and TensorFlow is not installed (JAX on a lent GPU machine).
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import keras
@@ -24,12 +26,15 @@ import pandas as pd
 
 from helpers import atomic
 from helpers.paths import RunFiles
-from helpers.training.recipe import Recipe, recipe, warmup_cosine_adamw
+from helpers.training.recipe import Recipe, recipe, recipe_for, warmup_cosine_adamw
+from helpers.training.state import Checkpoint
 
 if TYPE_CHECKING:
-    from helpers.run import Run
+    from helpers.data import LabelSet
+    from helpers.settings import Settings
 
 __all__ = [
+    "Checkpoint",
     "Progress",
     "Recipe",
     "Trained",
@@ -38,9 +43,10 @@ __all__ = [
     "load_run_model",
     "read_history",
     "recipe",
+    "recipe_for",
     "record_training",
     "set_seeds",
-    "train_run",
+    "train_model",
     "warmup_cosine_adamw",
 ]
 
@@ -91,51 +97,54 @@ def float32_copy(model: keras.Model) -> keras.Model:
 
 @dataclass
 class Trained:
-    """What :func:`train_run` leaves: the (float32) model, its history and ``training.json``."""
+    """What :func:`train_model` leaves: the (float32) model, its history and ``training.json``
+    (``record``; empty when this process wrote nothing)."""
 
     model: keras.Model
     history: pd.DataFrame
     record: dict
 
 
-def train_run(
-    run: Run,
+def train_model(
+    settings: Settings,
+    labels: LabelSet,
+    checkpoint: Checkpoint,
     strategy=None,
     verbose: int = 2,
     callbacks=(),
+    log: Callable[[str], None] = print,
 ) -> Trained:
-    """Train the run's model with its recipe under ``strategy`` (default: the ``strategy`` setting)."""
-    from helpers.loading import class_weights, split_batches
+    """Train ``settings.model`` on ``labels`` with its recipe under ``strategy`` (default: the
+    ``strategy`` setting); return what it made.
+
+    ``checkpoint.files`` is where the chief writes, when the checkpoint ``write``s: the
+    resumable state (resumed only by a fit with the same ``key``), then ``model.keras``,
+    ``history.csv`` and ``training.json``. Recording the artifact is the caller's (the run folder).
+    """
+    from helpers.loading import InputSpec, class_weights, split_batches
     from helpers.models import build_model
-    from helpers.run import model_key
     from helpers.training.distribute import is_chief, make_strategy, precision_policy
     from helpers.training.loop import Trainer
+    from helpers.training.probe import prepare
 
-    settings = run.settings
     strategy = strategy or make_strategy(settings.strategy)
-    chief = is_chief(strategy)
+    checkpoint = replace(checkpoint, write=checkpoint.write and is_chief(strategy))
+    files = checkpoint.files
     replicas = strategy.num_replicas_in_sync
     policy = precision_policy(settings.precision)
-    labels = run.labels()
-    how = recipe(settings.model)
+    how = recipe_for(settings)
     set_seeds(settings.seed)
-    batches = split_batches(
-        labels,
-        settings.image_size,
-        settings.batch_size,
-        settings.loader,
-        augment=how.augment,
-        seed=settings.seed,
-        cache=settings.cache,
-    )
+    batches = split_batches(InputSpec.of(labels, settings, how.augment))
     total_steps = settings.epochs * len(batches["train"])
-    run.log(f"replicas: {replicas}")
-    run.log(
+    log(f"replicas: {replicas}")
+    log(
         f"global batch {settings.batch_size} = {settings.batch_size / replicas:g} per replica x "
         f"{replicas}; {policy}; at most {total_steps} steps; training input: {batches['train'].cache}"
     )
     with dtype_policy(policy), strategy.scope():
         model = build_model(settings.model, settings.input_shape, len(labels.classes))
+        # the recipe's head-first probe and frozen batch norm, before the optimizer sees the weights
+        prepared = prepare(model, how, labels, settings.image_size, settings.batch_size, log=log)
         optimizer = how.optimizer(total_steps)
         if policy == "mixed_float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
@@ -152,25 +161,23 @@ def train_run(
         batches["train"],
         batches["val"],
         settings.epochs,
-        run.files,
         # the resolved policy too: "auto" means float32 on a CPU and mixed on a GPU, and a
         # loss-scaled optimizer's state cannot resume a plain one
-        key={**model_key(settings), "precision": policy},
+        replace(checkpoint, key={**checkpoint.key, "precision": policy}),
         patience=settings.patience,
-        chief=chief and run.writer,
         verbose=verbose,
         callbacks=callbacks,
-        log=run.log,
+        log=log,
     )
     scores = trainer.evaluate(batches["test"])
     saved = float32_copy(model)
     record = {}
-    if chief and run.writer:
-        run.files.ensure()
-        atomic.save_model(saved, run.files.model)
-        atomic.write_csv(run.files.history, history)
+    if checkpoint.write:
+        files.ensure()
+        atomic.save_model(saved, files.model)
+        atomic.write_csv(files.history, history)
         record = record_training(
-            run.files,
+            files,
             settings.model,
             saved,
             history,
@@ -182,9 +189,8 @@ def train_run(
             precision=policy,
             strategy=type(strategy).__name__,
             recipe=how.description,
+            **prepared,
         )
-        run.record("model")
-        run.files.training_state.unlink(missing_ok=True)
     return Trained(saved, history, record)
 
 

@@ -82,10 +82,11 @@ def train_split(
     """Train ``model`` in place on ``split`` with recipe ``how``; the per-epoch history (loss,
     accuracy, seconds) and how many images one epoch saw."""
     if keras.backend.backend() == "tensorflow":
-        from helpers.loading import tf_batches
+        from helpers.loading import InputSpec, tf_batches
         from helpers.training import Trainer
 
-        train = tf_batches(labels, split, model.input_shape[1], batch_size, shuffle=True, seed=seed)
+        spec = InputSpec(labels, model.input_shape[1], batch_size, seed)
+        train = tf_batches(spec, split, shuffle=True)
         trainer = Trainer(
             model, how.optimizer(epochs * len(train)), augment=how.augment,
             label_smoothing=how.label_smoothing, seed=seed,

@@ -40,7 +40,8 @@ from helpers.keras_graph import all_layers
 from helpers.loading.augment import Augment, augmentation_layers
 from helpers.paths import RunFiles
 from helpers.training.distribute import shard_policy, worker_count
-from helpers.training.state import Progress, assign, load_state, save_state
+from helpers.training.progress import epoch_progress
+from helpers.training.state import Checkpoint, Progress, assign, load_state, save_state
 
 HISTORY_METRICS = ("loss", "accuracy", "top3")
 
@@ -241,10 +242,8 @@ class Trainer:
         train,
         validation,
         epochs: int,
-        files: RunFiles | None = None,
-        key: dict | None = None,
+        checkpoint: Checkpoint | None = None,
         patience: int = 3,
-        chief: bool = True,
         verbose: int = 2,
         callbacks: Sequence[keras.callbacks.Callback] = (),
         log: Callable[[str], None] = print,
@@ -253,13 +252,13 @@ class Trainer:
         ``validation=None`` trains exactly ``epochs`` epochs and keeps the last weights. With an
         EMA optimizer (``use_ema``) the averaged weights are validated, kept and left in the model.
 
-        With ``files`` the state after every epoch goes to ``files.training_state`` and a fit
-        with the same ``key`` resumes from it. Returns the history, one row per epoch.
+        With a ``checkpoint`` the state after every epoch goes to its ``files.training_state``
+        (when it ``write``s) and a fit with the same ``key`` resumes from it. Returns the history,
+        one row per epoch.
         """
-        key = key or {}
-        progress, best = Progress(key=key), None
-        if files is not None:
-            progress, best = self._resume(files, key, log, chief)
+        progress, best = Progress(), None
+        if checkpoint is not None:
+            progress, best = self._resume(checkpoint, log)
         hooks = keras.callbacks.CallbackList(list(callbacks), model=self.model)
         self.model.stop_training = False
         hooks.on_train_begin()
@@ -267,7 +266,8 @@ class Trainer:
             epoch = progress.epochs_done
             hooks.on_epoch_begin(epoch)
             started = time.perf_counter()
-            with _progress_bar(len(train), f"epoch {epoch + 1}/{epochs}", verbose == 1) as bar:
+            desc, size = f"epoch {epoch + 1}/{epochs}", train.batch_size
+            with epoch_progress(len(train), desc, size, verbose == 1) as bar:
                 logs = self.train_epoch(train, epoch, bar, hooks)
             if validation is not None:  # without validation: fixed epochs, the last weights kept
                 with self.averaged_weights():  # scored and kept as they would be used
@@ -276,9 +276,9 @@ class Trainer:
             logs["seconds"] = round(time.perf_counter() - started, 2)
             progress.history.append({"epoch": epoch, **{k: float(v) for k, v in logs.items()}})
             progress.epochs_done = epoch + 1
-            if files is not None and chief:
-                self._save(files, progress, best)
-                atomic.write_csv(files.history, pd.DataFrame(progress.history))
+            if checkpoint is not None and checkpoint.write:
+                self._save(checkpoint.files, progress, best)
+                atomic.write_csv(checkpoint.files.history, pd.DataFrame(progress.history))
             if verbose:
                 log(_epoch_line(epoch, epochs, logs, progress.best_epoch == epoch))
             hooks.on_epoch_end(epoch, logs)
@@ -334,12 +334,15 @@ class Trainer:
     def _save(self, files: RunFiles, progress: Progress, best) -> None:
         save_state(files.training_state, self._variables(), progress, best)
 
-    def _resume(
-        self, files: RunFiles, key: dict, log, chief: bool = True
-    ) -> tuple[Progress, list | None]:
-        """The saved progress when it matches ``key`` and this model; else a fresh start (said once)."""
+    def _resume(self, checkpoint: Checkpoint, log) -> tuple[Progress, list | None]:
+        """The saved progress when it matches the key and this model; else a fresh start (said once)."""
         return load_state(
-            files.training_state, key, self._variables(), len(self.model.weights), log, chief
+            checkpoint.files.training_state,
+            checkpoint.key,
+            self._variables(),
+            len(self.model.weights),
+            log,
+            checkpoint.write,
         )
 
 
@@ -348,29 +351,3 @@ def _epoch_line(epoch: int, epochs: int, logs: dict, best: bool) -> str:
     return (
         f"epoch {epoch + 1}/{epochs} - {logs['seconds']:.1f} s - {shown}{' (best)' if best else ''}"
     )
-
-
-class _progress_bar:
-    """A tqdm bar over an epoch's steps when asked (verbose=1), else nothing."""
-
-    def __init__(self, total: int, desc: str, show: bool):
-        self.bar = None
-        if show:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, desc=desc, leave=False)
-
-    def __enter__(self):
-        if self.bar is None:
-            return None
-
-        def update(step: int, loss: float) -> None:
-            self.bar.n = step
-            self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-            self.bar.refresh()
-
-        return update
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.close()

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from helpers import atomic
+from helpers.paths import RunFiles
 
 
 @dataclass
@@ -33,6 +34,17 @@ class Progress:
     stopped: bool = False
     history: list[dict] = field(default_factory=list)
     key: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Where a fit keeps its state and results: ``files`` (the run folder's names), the settings
+    ``key`` a saved state must match to be resumed, and whether this process writes there
+    (``write=False``: a worker that only reads the chief's state)."""
+
+    files: RunFiles
+    key: dict = field(default_factory=dict)
+    write: bool = True
 
 
 def save_state(path: Path, groups: dict[str, list], progress: Progress, best) -> None:

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from helpers.data.checks import is_hidden, relative
+from helpers.data.checks import folder_entries, visible_entries
 from helpers.data.deepfashion.layout import OFFICIAL_SPELLING, Location
 from helpers.data.labelset import Report
 
@@ -32,8 +32,9 @@ def scan_images(location: Location, report: Report) -> list[Path]:
     """
     images = []
     boundary = location.root.resolve()
-    for entry, rel in _visible(
-        _entries(location.image_root / "img", location, report), location, boundary, report
+    base = location.image_root
+    for entry, rel in visible_entries(
+        folder_entries(base / "img", base, report), base, boundary, report
     ):
         if entry.is_dir():
             found = _scan_product_folder(entry, location, boundary, report)
@@ -45,58 +46,14 @@ def scan_images(location: Location, report: Report) -> list[Path]:
     return images
 
 
-def _visible(entries, location: Location, boundary: Path, report: Report):
-    """``(entry, relative path)`` of the entries that are not hidden and whose links stay inside
-    the data folder; the others are reported."""
-    for entry in entries or []:
-        rel = relative(Path(entry.path), location.image_root)
-        if is_hidden(Path(entry.name)):
-            report.skip(rel, "hidden-file", "hidden file or folder")
-        elif _followable(entry, rel, boundary, report):
-            yield entry, rel
-
-
-def _entries(folder: Path, location: Location, report: Report) -> list[os.DirEntry] | None:
-    """A folder's entries in name order, or None (reported) when it cannot be read."""
-    try:
-        with os.scandir(folder) as listing:
-            return sorted(listing, key=lambda e: e.name)
-    except OSError as err:
-        report.skip(
-            relative(folder, location.image_root), "unreadable-folder", err.strerror or str(err)
-        )
-        return None
-
-
-def _followable(entry: os.DirEntry, rel: str, boundary: Path, report: Report) -> bool:
-    """False (reported) for a link that loops, dangles or leaves the data folder."""
-    if not entry.is_symlink():
-        return True
-    try:
-        target = Path(entry.path).resolve(strict=True)
-    except RuntimeError:
-        report.skip(rel, "symlink-loop", "symbolic link loop")
-        return False
-    except OSError as err:
-        if "loop" in str(err).lower():
-            report.skip(rel, "symlink-loop", "symbolic link loop")
-        else:
-            report.skip(rel, "broken-link", f"symbolic link to a missing target ({err.strerror})")
-        return False
-    if not target.is_relative_to(boundary):
-        report.skip(rel, "outside-data-folder", f"symbolic link to {target}, outside {boundary}")
-        return False
-    return True
-
-
 def _scan_product_folder(
     folder: os.DirEntry, location: Location, boundary: Path, report: Report
 ) -> list[Path] | None:
-    entries = _entries(Path(folder.path), location, report)
+    entries = folder_entries(Path(folder.path), location.image_root, report)
     if entries is None:
         return None
     found = []
-    for entry, rel in _visible(entries, location, boundary, report):
+    for entry, rel in visible_entries(entries, location.image_root, boundary, report):
         if entry.is_dir():
             report.skip(
                 rel, "unexpected-subfolder", "DeepFashion has no folders inside product folders"

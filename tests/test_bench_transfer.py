@@ -1,0 +1,91 @@
+"""bench/transfer.py: its linear probe on a tiny generated folder dataset, its table and last line."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from fixtures import write_image
+
+from helpers.data.folders import label_folders
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "transfer.py"
+LAST_LINE = re.compile(
+    r"^lite0 fine-tuned \d+\.\d% test at \d+\.\d\d GFLOPs in \d+\.\d min; "
+    r"from scratch (\d+\.\d%|skipped); int8 \d+\.\dx float$"
+)
+
+
+@pytest.fixture(scope="module")
+def transfer():
+    spec = importlib.util.spec_from_file_location("bench_transfer", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_transfer"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _photos(root: Path) -> Path:
+    """``root/{train,validation,test}/<class>/*.jpg``: two classes of plainly different colour."""
+    for split, count in (("train", 6), ("validation", 2), ("test", 2)):
+        for name, colour in (("shirt", (230, 40, 40)), ("pants", (30, 40, 220))):
+            for i in range(count):
+                write_image(
+                    root / split / name / f"{name}{i}.jpg", (colour[0], 30 + 8 * i, colour[2])
+                )
+    return root
+
+
+def test_the_probe_row_table_and_last_line(tmp_path, monkeypatch, transfer):
+    monkeypatch.setattr(transfer, "CACHE", tmp_path / "cache")
+    labels = label_folders(_photos(tmp_path / "photos"))
+    probed = transfer.probe(labels)
+    assert probed["val"] == 1.0 and probed["test"] == 1.0  # two colours: ImageNet features suffice
+    assert probed["c"] in transfer.PROBE_C and probed["train_seconds"] > 0
+    assert list((tmp_path / "cache").glob("features-224-*.npz"))  # cached for the next run
+    again = transfer.probe(labels)
+    assert again["test"] == probed["test"]
+    fine = {"val": 0.9312, "test": 0.9355, "mflops": 797.4, "train_seconds": 720.0,
+            "float_ms": 12.0, "int8_ms": 5.0, "int8_test": 0.93}  # fmt: skip
+    scratch = {"val": 0.61, "test": 0.6102, "mflops": 1530.0, "train_seconds": 1800.0,
+               "float_ms": 9.0, "int8_ms": 8.0, "int8_test": 0.6}  # fmt: skip
+    rows = [
+        transfer.table_row("scratch", "published", scratch),
+        transfer.table_row("probe", "published", probed, fine["mflops"]),
+        transfer.table_row("fine", "published", fine),
+    ]
+    table = transfer.format_table(rows).splitlines()
+    assert table[0].split("|")[1].strip() == "model" and len(table) == 2 + len(rows)
+    cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in table[2:]]
+    assert cells[2] == [
+        "fine",
+        "published",
+        "93.1%",
+        "93.5%",
+        "797",
+        "12.0",
+        "12.00",
+        "5.00",
+        "93.0%",
+    ]
+    assert cells[1][2:6] == ["100.0%", "100.0%", "797", f"{probed['train_seconds'] / 60:.1f}"]
+    assert cells[1][6:] == ["-", "-", "-"]  # the probe's latency is the fine-tuned model's
+    line = transfer.last_line(fine, scratch)
+    assert line == (
+        "lite0 fine-tuned 93.5% test at 0.80 GFLOPs in 12.0 min; from scratch 61.0%; int8 2.4x float"
+    )
+    assert LAST_LINE.match(transfer.last_line(fine, None)).group(1) == "skipped"
+
+
+def test_the_cpu_is_named_with_its_int8_instructions(transfer):
+    described = transfer.cpu_description()
+    assert "int8" in described and "(" in described
+
+
+def test_cache_folders_differ_by_settings(transfer):
+    one = transfer.key_folder("efficientnet_lite0", {"epochs": 1})
+    assert one == transfer.key_folder("efficientnet_lite0", {"epochs": 1})
+    assert one != transfer.key_folder("efficientnet_lite0", {"epochs": 2})
