@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from helpers.errors import ImageError, InputError
+from helpers.predict import positive
 
 RESIZE = 256
 CROP = 224
@@ -127,13 +128,6 @@ def table(source: Path, ranked: list[Ranked]) -> str:
     width = max(len(r.name) for r in ranked)
     lines = [f"{r.rank:>4}  {r.index:>3}  {r.name:<{width}}  {r.probability:6.1%}" for r in ranked]
     return "\n".join([str(source), *lines])
-
-
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def main(argv: list[str] | None = None) -> int:
