@@ -76,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m helpers.labels", description=__doc__.split("\n")[0]
     )
     parser.add_argument(
-        "data_dir", type=Path, help="dataset folder (DeepFashion root, photo folders, Kaggle folder)"
+        "data_dir",
+        type=Path,
+        help="dataset folder (DeepFashion root, photo folders, Kaggle folder)",
     )
     parser.add_argument(
         "--dataset",

@@ -102,7 +102,9 @@ def test_every_path_sees_the_same_pixels(files):
     )
     labels = LabelSet(table, ["Tee"], root=files, dataset="deepfashion")
     reader = np.stack([read_image(files / p) for p in table["path"]])
-    from_tf = np.concatenate([x.numpy() for x, _ in tf_batches(InputSpec(labels, SIZE, 4), "test").epoch(0)])
+    from_tf = np.concatenate(
+        [x.numpy() for x, _ in tf_batches(InputSpec(labels, SIZE, 4), "test").epoch(0)]
+    )
     from_predict = np.stack([model_input(files / p, (SIZE, SIZE, 3)) for p in table["path"]])
     from_figures = np.stack([kind_of(labels).images.read(labels, p) for p in table["path"]])
     from_explorer = np.stack([make_image_loader(labels)(p) for p in table["path"]])

@@ -165,8 +165,12 @@ def test_photo_sample_is_deepfashion_layout_grouped_by_contributor(photo_sample)
 
 
 def test_photo_sample_same_seed_same_bytes(photo_sample, tmp_path):
-    assert tree_digest(write_sample(tmp_path / "a", images=120, seed=3)) == tree_digest(photo_sample)
-    assert tree_digest(write_sample(tmp_path / "b", images=120, seed=4)) != tree_digest(photo_sample)
+    assert tree_digest(write_sample(tmp_path / "a", images=120, seed=3)) == tree_digest(
+        photo_sample
+    )
+    assert tree_digest(write_sample(tmp_path / "b", images=120, seed=4)) != tree_digest(
+        photo_sample
+    )
 
 
 def _rotated_jpeg(orientation: int, big_endian: bool = False) -> tuple[bytes, np.ndarray]:
@@ -203,7 +207,12 @@ def test_big_endian_exif_and_a_sideways_phone_photo_on_disk(tmp_path):
     path.write_bytes(data)
     assert images.read_image(path).shape[:2] == (64, 48)
     resized = images.read_image(path, size=32)
-    assert np.abs(resized.astype(int) - images.read_image(upright_path(tmp_path, upright), size=32)).mean() < 3
+    assert (
+        np.abs(
+            resized.astype(int) - images.read_image(upright_path(tmp_path, upright), size=32)
+        ).mean()
+        < 3
+    )
 
 
 def upright_path(tmp_path, pixels):
