@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from helpers.latency import cpu_description
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -57,23 +59,6 @@ COLUMNS = [
     "int8 ms",
     "int8 test",
 ]
-
-
-def cpu_description() -> str:
-    """The CPU's name and whether it has int8 dot-product instructions (VNNI), from /proc/cpuinfo."""
-    name, flags = "unknown CPU", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and name == "unknown CPU":
-                name = value.strip()
-            elif key.strip() == "flags" and not flags:
-                flags = set(value.split())
-    except OSError:
-        return f"{name} (int8 dot-product instructions unknown)"
-    vnni = sorted(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})
-    dot = f"int8 dot product: {', '.join(vnni)}" if vnni else "no int8 dot-product instructions"
-    return f"{name} ({dot})"
 
 
 def key_folder(kind: str, key: dict) -> Path:

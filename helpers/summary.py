@@ -60,8 +60,7 @@ def summary_table(run: Run) -> pd.DataFrame:
     """One row for the trained model, plus one per optimised variant when 07 measured them;
     then the same for the run's transfer model (``transfer_model``), when it has one."""
     tables = [_one_model(r) for r in (run, run.companion()) if r is not None]
-    table = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
-    return table[~table["model"].isna()].reset_index(drop=True)
+    return pd.concat([t for t in tables if len(t)] or tables[:1], ignore_index=True)
 
 
 def side_by_side(run: Run) -> pd.DataFrame:

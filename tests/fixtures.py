@@ -215,3 +215,16 @@ def colour_model():
         3, activation="softmax", kernel_initializer=keras.initializers.Identity(10.0)
     )(x)
     return keras.Model(inputs, outputs)
+
+
+def load_bench(name: str):
+    """A benchmark script of ``bench/`` as a module (they are scripts, not a package)."""
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parent.parent / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses in the script look their module up by name
+    spec.loader.exec_module(module)
+    return module

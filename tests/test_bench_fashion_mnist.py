@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pandas as pd
 import pytest
+from fixtures import load_bench
 
 from helpers.models import build_model
 from helpers.training.recipe import recipe
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "fashion_mnist.py"
-
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_fashion_mnist", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("fashion_mnist")
 
 
 def run(model, seed, epochs, params, accuracy=0.9, seconds=100.0, how=None):

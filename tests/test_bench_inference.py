@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
-from fixtures import colour_model
+from fixtures import colour_model, load_bench
 
 from helpers import atomic
 from helpers.data.folders import label_folders
 from helpers.paths import RunFiles
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "inference.py"
-
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_inference", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("inference")
 
 
 def _photos(root: Path, classes: list[str]) -> Path:

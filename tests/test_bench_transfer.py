@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import pytest
-from fixtures import write_image
+from fixtures import load_bench, write_image
 
 from helpers.data.folders import label_folders
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "transfer.py"
 LAST_LINE = re.compile(
     r"^lite0 fine-tuned \d+\.\d% test at \d+\.\d\d GFLOPs in \d+\.\d min; "
     r"from scratch (\d+\.\d%|skipped); int8 \d+\.\dx float$"
@@ -21,11 +18,7 @@ LAST_LINE = re.compile(
 
 @pytest.fixture(scope="module")
 def transfer():
-    spec = importlib.util.spec_from_file_location("bench_transfer", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_transfer"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("transfer")
 
 
 def _photos(root: Path) -> Path:
