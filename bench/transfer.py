@@ -16,6 +16,9 @@ the dataset's own (``published``) and, where a CSV gives each photo's contributo
 (``sender_id``), a contributor-disjoint one (``grouped``). Everything trains through the
 one training path (:func:`helpers.training.train_model`) on the one loader; results are
 cached under ``runs/bench-transfer/`` keyed by their settings, so a rerun recomputes nothing.
+With fastai installed (``pip install -r requirements-fastai.txt``) the published split gets one
+more row: fastai's own ``vision_learner`` + ``fine_tune`` on the same Lite0 ImageNet weights (the
+PyTorch reference), images, split and number of epochs (:mod:`helpers.fastai_transfer`).
 ``--screen`` trains Lite0 with each named recipe on the published split and prints
 validation accuracy only (recipes are chosen on validation, never on test).
 The last line: ``lite0 fine-tuned 93.5% test at 0.80 GFLOPs in 12.0 min; from scratch
@@ -27,7 +30,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
-import importlib.util
 import json
 import os
 import sys
@@ -37,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from helpers import fastai_transfer
 from helpers.latency import cpu_description
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -209,6 +212,23 @@ def probe(labels, image_size: int = 224) -> dict:
     }
 
 
+def fastai_row(args, labels) -> dict:
+    """fastai's own fine-tuning of the same Lite0 weights on the same split (cached)."""
+    plan = fastai_transfer.FastaiPlan(epochs=args.epochs, batch_size=args.batch_size,
+                                      seed=args.seed)  # fmt: skip
+    key = {"data": str(labels.root), "paths": labels.table.to_csv(index=False),
+           "plan": dataclasses.asdict(plan), **fastai_transfer.versions()}  # fmt: skip
+    file = key_folder("fastai", key) / "result.json"
+    if file.is_file():
+        print(f"fastai: read back from {file.parent}")
+        return json.loads(file.read_text())
+    result = fastai_transfer.fine_tune(labels, plan)
+    from helpers import atomic
+
+    atomic.write_json(file, result)
+    return result
+
+
 def table_row(model: str, split: str, result: dict, mflops: float | None = None) -> dict:
     def percent(value):
         return f"{100 * value:.1f}%" if value is not None else "-"
@@ -324,6 +344,11 @@ def report(args, labels_of) -> int:
         probe_row = table_row(f"lite0 linear probe (C={results[(split, 'probe')]['c']:g})",
                               split, results[(split, "probe")], fine["mflops"])  # fmt: skip
         rows += [probe_row, table_row("lite0 fine-tuned", split, fine)]
+        if split == "published" and fastai_transfer.available():
+            results[(split, "fastai")] = fastai_row(args, labels)
+            rows.append(
+                table_row("fastai vision_learner fine_tune", split, results[(split, "fastai")])
+            )
     print()
     print(format_table(rows))
     fine = results[("published", "fine")]
@@ -333,10 +358,13 @@ def report(args, labels_of) -> int:
           "The probe has the fine-tuned model's architecture (same FLOPs and latency).")  # fmt: skip
     print(f"fine-tuning recipe: {fine['recipe']}")
     print("epoch seconds (published): " + ", ".join(f"{s:.0f}" for s in fine["epoch_seconds"]))
-    if importlib.util.find_spec("fastai") is None:
-        print("fastai: not installed (pip install -e .[fastai]); its row is skipped")
+    if ("published", "fastai") in results:
+        done = results[("published", "fastai")]
+        print(f"fastai row: fastai {done['fastai']} (PyTorch {done['torch']}) vision_learner + "
+              f"fine_tune({args.epochs - 1}, freeze_epochs=1) on the same Lite0 ImageNet weights, "
+              "split and epochs; PyTorch, so no LiteRT latency")  # fmt: skip
     else:
-        print("fastai: installed, but this bench does not measure a fastai row yet")
+        print("fastai: not installed (pip install -r requirements-fastai.txt); its row is skipped")
     print(last_line(fine, results.get(("published", "scratch"))))
     return 0
 

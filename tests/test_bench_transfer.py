@@ -82,3 +82,33 @@ def test_cache_folders_differ_by_settings(transfer):
     one = transfer.key_folder("efficientnet_lite0", {"epochs": 1})
     assert one == transfer.key_folder("efficientnet_lite0", {"epochs": 1})
     assert one != transfer.key_folder("efficientnet_lite0", {"epochs": 2})
+
+
+def test_the_fastai_row_is_trained_once_per_settings(tmp_path, monkeypatch, transfer):
+    """The fastai row (stand-in trainer: fastai is optional) is cached by its plan and split."""
+    import argparse
+
+    monkeypatch.setattr(transfer, "CACHE", tmp_path / "cache")
+    calls = []
+
+    def fake_fine_tune(labels, plan):
+        calls.append(plan)
+        return {"val": 0.9, "test": 0.91, "train_seconds": 600.0, "mflops": 790.0,
+                "fastai": "2.8", "torch": "2.14"}  # fmt: skip
+
+    monkeypatch.setattr(transfer.fastai_transfer, "fine_tune", fake_fine_tune)
+    monkeypatch.setattr(transfer.fastai_transfer, "versions", lambda: {"fastai": "2.8"})
+    labels = label_folders(_photos(tmp_path / "photos"))
+    args = argparse.Namespace(epochs=3, batch_size=32, seed=42)
+    first = transfer.fastai_row(args, labels)
+    assert transfer.fastai_row(args, labels) == first and len(calls) == 1
+    assert calls[0].epochs == 3 and calls[0].image_size == 224
+    transfer.fastai_row(argparse.Namespace(epochs=4, batch_size=32, seed=42), labels)
+    assert len(calls) == 2  # other settings: trained afresh
+    row = transfer.table_row("fastai", "published", first)
+    assert [row["test"], row["MFLOPs"], row["train min"], row["int8 ms"]] == [
+        "91.0%",
+        "790",
+        "10.0",
+        "-",
+    ]

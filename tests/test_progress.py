@@ -55,6 +55,14 @@ def test_time_left_in_hours():
     assert written[-1].endswith("1:00:36 elapsed, 0:00 left")
 
 
+def test_a_pass_that_does_not_train_shows_no_loss():
+    clock, written = FakeClock(), []
+    lines = ThrottledLines(96, "train features", 32, every=5, write=written.append, clock=clock)
+    clock.now += 10
+    lines(32, None)
+    assert written == ["train features: 32/96 steps (33%), 102.4 images/s, 0:10 elapsed, 0:20 left"]
+
+
 class Stream(io.StringIO):
     def __init__(self, tty: bool):
         super().__init__()

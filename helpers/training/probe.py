@@ -66,7 +66,7 @@ def features(
         for step, (x, _) in enumerate(batches):
             parts.append(call(x).numpy())
             if bar is not None:
-                bar(step + 1, 0.0)
+                bar(step + 1, None)
     width = int(extract.output.shape[-1])
     return np.concatenate(parts) if parts else np.zeros((0, width), np.float32)
 

@@ -70,18 +70,19 @@ class ThrottledLines:
         self.write, self.clock = write, clock
         self.started = self.last = clock()
 
-    def line(self, step: int, loss: float, now: float) -> str:
-        """``epoch 1/3: 12/40 steps (30%), 95.2 images/s, loss 1.2345, 0:03 elapsed, 0:07 left``."""
+    def line(self, step: int, loss: float | None, now: float) -> str:
+        """``epoch 1/3: 12/40 steps (30%), 95.2 images/s, loss 1.2345, 0:03 elapsed, 0:07 left``
+        (no loss part when ``loss`` is None: a pass that does not train)."""
         elapsed = max(now - self.started, 1e-9)
         rate = step * self.batch_size / elapsed
         left = elapsed / step * (self.total - step) if step else float("nan")
         shown_left = _clock(left) if step else "?"
         return (
             f"{self.desc}: {step}/{self.total} steps ({step / max(self.total, 1):.0%}), "
-            f"{rate:.1f} images/s, loss {loss:.4f}, {_clock(elapsed)} elapsed, {shown_left} left"
+            f"{_rate_and_loss(rate, loss)}, {_clock(elapsed)} elapsed, {shown_left} left"
         )
 
-    def __call__(self, step: int, loss: float) -> None:
+    def __call__(self, step: int, loss: float | None) -> None:
         now = self.clock()
         if now - self.last >= self.every and step < self.total:
             self.last = now
@@ -89,6 +90,10 @@ class ThrottledLines:
 
     def close(self) -> None:
         """Nothing to tidy: the epoch's own line follows."""
+
+
+def _rate_and_loss(rate: float, loss: float | None) -> str:
+    return f"{rate:.1f} images/s" + ("" if loss is None else f", loss {loss:.4f}")
 
 
 class _TqdmBar:
@@ -103,9 +108,9 @@ class _TqdmBar:
         self.started = time.monotonic()
         self.bar = tqdm(total=total, desc=desc, unit="step", leave=widget, mininterval=0.5)
 
-    def __call__(self, step: int, loss: float) -> None:
+    def __call__(self, step: int, loss: float | None) -> None:
         rate = step * self.batch_size / max(time.monotonic() - self.started, 1e-9)
-        self.bar.set_postfix_str(f"{rate:.1f} images/s, loss {loss:.4f}", refresh=False)
+        self.bar.set_postfix_str(_rate_and_loss(rate, loss), refresh=False)
         self.bar.update(step - self.bar.n)
 
     def close(self) -> None:
