@@ -71,8 +71,13 @@ def key_folder(kind: str, key: dict) -> Path:
 
 
 def run_settings(args, split: str, model: str, image_size: int, epochs: int, recipe=None):
-    """The run settings of one training (the folder dataset, this split, this model)."""
+    """The run settings of one training (the folder dataset, this split, this model). A screen
+    of the model's own recipe is the report's run (one cache folder, trained once)."""
     from helpers.settings import resolve
+    from helpers.training.recipe import CHOSEN
+
+    if recipe == CHOSEN.get(model):
+        recipe = None
 
     return resolve(
         {
@@ -268,7 +273,7 @@ def screen(args, labels_of) -> int:
     """Lite0 with each recipe named, on the published split: validation accuracy only."""
     rows = []
     for name in args.screen.split(","):
-        settings = run_settings(args, "published", LITE0, 224, args.epochs, name)
+        settings = run_settings(args, "published", LITE0, args.image_size, args.epochs, name)
         result = trained(settings, labels_of(settings), latency=False)
         per_epoch = np.mean(result["epoch_seconds"])
         rows.append({"recipe": name, "val": result["val"], "epoch s": round(per_epoch)})
@@ -287,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=3, help="Lite0 fine-tuning epochs")
     parser.add_argument("--scratch-epochs", type=int, default=6, help="epochs of the CNN")
     parser.add_argument("--max-images", type=int, help="cap, sampled evenly per split and class")
+    parser.add_argument("--image-size", type=int, default=224, help="Lite0's input size")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--skip-scratch", action="store_true", help="no CNN from scratch")
@@ -330,7 +336,7 @@ def report(args, labels_of) -> int:
     splits = ["published"] + ([] if args.published_only or args.groups is None else ["grouped"])
     rows, results = [], {}
     for split in splits:
-        fine_settings = run_settings(args, split, LITE0, 224, args.epochs)
+        fine_settings = run_settings(args, split, LITE0, args.image_size, args.epochs)
         labels = labels_of(fine_settings)
         print(f"{split} split: {labels.table['split'].value_counts().to_dict()}, "
               f"{len(labels.classes)} classes")  # fmt: skip

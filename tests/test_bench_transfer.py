@@ -112,3 +112,16 @@ def test_the_fastai_row_is_trained_once_per_settings(tmp_path, monkeypatch, tran
         "10.0",
         "-",
     ]
+
+
+def test_a_screen_of_the_chosen_recipe_is_the_reports_run(tmp_path, transfer):
+    import argparse
+
+    from helpers.run import model_key
+
+    args = argparse.Namespace(data_dir=_photos(tmp_path / "photos"), groups=None, max_images=None,
+                              batch_size=32, seed=42)  # fmt: skip
+    chosen = transfer.run_settings(args, "published", transfer.LITE0, 224, 3, "finetune")
+    report = transfer.run_settings(args, "published", transfer.LITE0, 224, 3)
+    other = transfer.run_settings(args, "published", transfer.LITE0, 224, 3, "finetune-lr1e-4")
+    assert model_key(chosen) == model_key(report) != model_key(other)
