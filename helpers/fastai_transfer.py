@@ -19,7 +19,6 @@ from helpers.fastai_view import fastai_vision, train_valid_frame
 
 # Lite0's training normalisation, (x - 127) / 128 on 0-255, as fastai's stats on 0-1 images.
 LITE0_STATS = ([127 / 255] * 3, [128 / 255] * 3)
-LITE0_FEATURES = 1280
 PRESIZE = 460  # fastai's presizing: item resize beyond the final size, then one batch crop
 
 
@@ -116,13 +115,15 @@ def accuracy_on(learn, dl) -> float:
 def fine_tune(labels: LabelSet, plan: FastaiPlan, pretrained: bool = True) -> dict:
     """Train with fastai's ``vision_learner`` + ``fine_tune``; validation and test accuracy,
     training seconds (what ``fine_tune`` took) and MFLOPs per image of the trained network."""
+    from helpers.lite0 import FEATURES
+
     v = _vision()
     v.set_seed(plan.seed, reproducible=True)
     dls = loaders(labels, plan)
     # fastai's own head (concat pooling, batch norm, dropout, 512 then the classes), passed
     # ready-made: fastai sizes it by finding the body's first Conv2d among its leaf modules, and
     # the reference's convolutions (Conv2dStaticSamePadding) have a padding child, so are none.
-    head = v.create_head(LITE0_FEATURES, len(labels.classes))
+    head = v.create_head(FEATURES, len(labels.classes))
     learn = v.vision_learner(dls, lite0_arch, pretrained=pretrained, cut=_body,
                              custom_head=head, metrics=v.accuracy)  # fmt: skip
     started = time.perf_counter()
