@@ -6,8 +6,8 @@
     python bench/fashion_mnist.py --screen 'tiny/*' --screen-epochs 8   # recipe screens (54k/6k split)
     python bench/fashion_mnist.py --time-epochs 2   # every model N epochs in one process: time ratios
 
-Seed models train as their write-ups did (Adam 1e-3, no augmentation); ours
-with the recipe :data:`helpers.training.recipe.CHOSEN` names (``--recipe
+Seed models train as their authors did (Adam 1e-3, no augmentation); ours
+with the recipe :data:`helpers.recipes.CHOSEN` names (``--recipe
 ours=NAME`` for another). Each model trains for a fixed number of epochs on
 all 60,000 training images and is scored once on the 10,000 test images, then
 converted to full-integer int8 LiteRT and scored and timed again. Training
@@ -25,8 +25,7 @@ TensorFlow trains and scores in float and keeps the models; ``--rescore``
 where TensorFlow is adds the int8 accuracies and the latencies.
 
 ``--screen`` never touches the test images: it trains named screens
-(:mod:`helpers.training.screens`: a model, its options, a recipe of
-:mod:`helpers.training.recipe`) on 54,000 training images and scores them on
+(``bench/screens.py``: a model, its options, a recipe) on 54,000 training images and scores them on
 the other 6,000, appending every run to ``fashion_mnist_screens.csv``.
 """
 
@@ -49,11 +48,14 @@ from helpers.data.fashion_mnist import fashion_mnist_labels
 from helpers.flops import totals
 from helpers.models import build_model
 from helpers.paths import IMAGES_DIR, RUNS_DIR
-from helpers.training import recipe, set_seeds
+from helpers.recipes import RECIPES, recipe
+from helpers.training import set_seeds
 from helpers.training.in_memory import score_split, train_split, trained_on, training_threads
-from helpers.training.recipe import RECIPES
 
-# The seeds' own epoch counts and the accuracies their write-ups claimed.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import screens
+
+# The seed models' own epoch counts and the accuracies their authors reported.
 SEEDS = {
     "fashion_cnn": (5, 0.9029),
     "baseline": (30, 0.916),
@@ -278,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--recipe", nargs="*", default=[], metavar="NAME=RECIPE",
-        help="train a model with another recipe of helpers.training.recipe.RECIPES",
+        help="train a model with another recipe of helpers.recipes.RECIPES (and bench/screens.py's)",
     )  # fmt: skip
     parser.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0: all cores)")
     parser.add_argument("--screen", nargs="+", metavar="NAME", help="screen these (patterns)")
@@ -301,9 +303,7 @@ def main(argv: list[str] | None = None) -> int:
 
         set_tf_threads(args.threads)
     if args.screen:
-        from helpers.training.screens import screen_all
-
-        return screen_all(args.screen, args.screen_epochs, args.seeds, args.screens_csv)
+        return screens.screen_all(args.screen, args.screen_epochs, args.seeds, args.screens_csv)
     epochs = {
         **{k: v[0] for k, v in SEEDS.items()},
         **OURS,

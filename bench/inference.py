@@ -10,16 +10,16 @@ The test images, the calibration images and the fine-tuning data come from
 one labels table: the model's own run (``labels.csv`` beside a run folder's
 ``model.keras``), else ``--data`` (any dataset kind, with ``--data-dir`` where it
 needs one), else by the model's input channels Fashion-MNIST or the embedded
-sample. A model whose class count differs from the labels' is refused in one line. Everything runs in this process, one variant after
+sample. The model's outputs are matched to the labels' classes by name, through the
+``classes.json`` beside it: a missing list, another count or other names are refused in one line. Everything runs in this process, one variant after
 another, the single-image latencies timed in turns so the latency ratios hold
-on a shared machine; every latency is measured with the thread count shown.
+on a shared machine; every latency is measured with the thread count shown, LiteRT's and ONNX
+Runtime's on the same threads, and the CPU is named.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -29,9 +29,11 @@ import pandas as pd
 from helpers import atomic
 from helpers.data.registry import FASHION_MNIST, datasets, kind_of
 from helpers.errors import InputError
-from helpers.latency import set_tf_threads
+from helpers.evaluation import align_classes
+from helpers.latency import cpu_description, set_tf_threads
 from helpers.models import load_model
 from helpers.paths import RUNS_DIR, RunFiles
+from helpers.predict import read_classes
 from helpers.run import Run
 from helpers.variants import TABLE_COLUMNS, build_variants, measure, optimization_inputs, recommend
 
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--csv", type=Path, help="also write the table here")
     parser.add_argument(
         "--threads", type=int, default=0,
-        help="threads for LiteRT and TensorFlow (0: every core); the table shows them",
+        help="threads for LiteRT, ONNX Runtime and TensorFlow (0: every core); the table shows them",
     )  # fmt: skip
     args = parser.parse_args(argv)
     set_tf_threads(args.threads)
@@ -110,6 +112,12 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    try:  # scored by name: the model's outputs follow its classes.json, not the data's order
+        classes = read_classes(args.model.with_name("classes.json"), outputs)
+        labels = align_classes(labels, classes, args.model)
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     batch_size = 128 if kind_of(labels).images.in_memory else 32
     inputs = optimization_inputs(labels, shape[0], batch_size, seed=0)
     files = RunFiles(RUNS_DIR / "bench-inference" / args.model.stem).ensure()
@@ -127,8 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     table = measure(variants, inputs["measure"], runs=args.runs)
     print(
-        f"{args.model} on {inputs['measure'].test.images:,} test images of {data}; {os.cpu_count()} CPUs, "
-        f"{platform.machine()}; built and measured in {time.perf_counter() - started:.0f} s"
+        f"{args.model} on {inputs['measure'].test.images:,} test images of {data}; "
+        f"built and measured in {time.perf_counter() - started:.0f} s\nCPU: {cpu_description()}"
     )
     with pd.option_context("display.width", 250, "display.max_columns", None):
         print(table[TABLE_COLUMNS].to_string(index=False))

@@ -1,7 +1,7 @@
 """Images per second and peak memory: ImageDataGenerator, streaming tf.data and disk-cached tf.data.
 
     python bench/loading.py                                  # the embedded sample's training split
-    python -m helpers.data.fullsize /tmp/deepfashion-full    # a DeepFashion-size tree (289,222 images)
+    python bench/fullsize.py /tmp/deepfashion-full    # a DeepFashion-size tree (289,222 images)
     python bench/loading.py --data-dir /tmp/deepfashion-full --images 8000
     python bench/loading.py --data-dir /tmp/deepfashion-full --images 0   # a whole training epoch
     python bench/loading.py --data-dir ~/photos --dataset folders --images 3000   # your own photos
@@ -47,7 +47,7 @@ def child(run_dir: Path, loader: str, size: int, batch_size: int, prepare: bool)
     from helpers.paths import RunFiles
 
     labels = LabelSet.load(RunFiles(run_dir))
-    if loader == "generator":  # Keras' iterator itself, as the write-ups used it
+    if loader == "generator":  # Keras' iterator itself, as the tutorials use it
         rate, seen = images_per_second(
             generator_flow(InputSpec(labels, size, batch_size), "train", shuffle=True)
         )

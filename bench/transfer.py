@@ -4,12 +4,12 @@
     python bench/transfer.py PHOTOS --groups images.csv      # any folder dataset, contributors known
     python bench/transfer.py --epochs 1 --max-images 600 --skip-scratch    # a quick look
     python bench/transfer.py --grouped-scratch   # the CNN on the contributor-disjoint split too
-    python bench/transfer.py --screen finetune,finetune-lr3e-4 --epochs 1 --max-images 1000
+    python bench/transfer.py --screen finetune,finetune-lr1e-4 --epochs 1 --max-images 1000
 
 One table, one row per model and split: the CNN from scratch (``deepfashion_cnn``,
 photo recipe), a linear probe on Lite0's frozen ImageNet features (logistic
 regression, its C chosen on the validation split) and Lite0 fine-tuned (its recipe,
-:data:`helpers.training.recipe.CHOSEN`), each with validation and test accuracy, MFLOPs
+:data:`helpers.recipes.CHOSEN`), each with validation and test accuracy, MFLOPs
 per image (no test-time augmentation), training time on this machine and float32 /
 full-int8 LiteRT latency (one image, XNNPACK, the CPU and its threads named). Splits:
 the dataset's own (``published``) and, where a CSV gives each photo's contributor
@@ -18,7 +18,7 @@ one training path (:func:`helpers.training.train_model`) on the one loader; resu
 cached under ``runs/bench-transfer/`` keyed by their settings, so a rerun recomputes nothing.
 With fastai installed (``pip install -r requirements-fastai.txt``) the published split gets one
 more row: fastai's own ``vision_learner`` + ``fine_tune`` on the same Lite0 ImageNet weights (the
-PyTorch reference), images, split and number of epochs (:mod:`helpers.fastai_transfer`).
+PyTorch reference), images, split and number of epochs (``bench/fastai_transfer.py``).
 ``--screen`` trains Lite0 with each named recipe on the published split and prints
 validation accuracy only (recipes are chosen on validation, never on test).
 The last line: ``lite0 fine-tuned 93.5% test at 0.80 GFLOPs in 12.0 min; from scratch
@@ -39,11 +39,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers import fastai_transfer
-from helpers.latency import cpu_description
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import fastai_transfer  # noqa: E402
+
+from helpers.latency import cpu_description  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 DEFAULT_DATA = SHARED / "clothing-dataset-small"
@@ -73,8 +75,8 @@ def key_folder(kind: str, key: dict) -> Path:
 def run_settings(args, split: str, model: str, image_size: int, epochs: int, recipe=None):
     """The run settings of one training (the folder dataset, this split, this model). A screen
     of the model's own recipe is the report's run (one cache folder, trained once)."""
+    from helpers.recipes import CHOSEN
     from helpers.settings import resolve
-    from helpers.training.recipe import CHOSEN
 
     if recipe == CHOSEN.get(model):
         recipe = None
@@ -271,6 +273,8 @@ def last_line(fine: dict, scratch: dict | None) -> str:
 
 def screen(args, labels_of) -> int:
     """Lite0 with each recipe named, on the published split: validation accuracy only."""
+    import screens  # noqa: F401  (adds the screened recipes to RECIPES)
+
     rows = []
     for name in args.screen.split(","):
         settings = run_settings(args, "published", LITE0, args.image_size, args.epochs, name)

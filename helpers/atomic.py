@@ -1,13 +1,9 @@
-"""Atomic writes: every artifact is written to a temporary file in its own folder, then renamed.
-
-A process killed mid-write leaves the previous file (or none), never half of
-one. The temporary name keeps the final suffix (Keras insists on ``.keras`` and
-``.weights.h5``) and starts with a dot, so it is never mistaken for an artifact.
+"""Atomic writes: every artifact is written to a temporary file in its own folder, then renamed,
+so a process killed mid-write leaves the previous file (or none), never half of one.
 """
 
-from __future__ import annotations
-
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -20,7 +16,9 @@ from typing import Any
 def replacing(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it over ``path``."""
     path = Path(path)
+    check_target(path, writable=False)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # The final suffix kept (Keras insists on ``.keras`` and ``.weights.h5``), a dot in front.
     suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".weights.h5") else path.suffix
     handle, temporary = tempfile.mkstemp(
         prefix=f".{path.stem}.", suffix=f".partial{suffix}", dir=path.parent
@@ -36,8 +34,7 @@ def replacing(path: Path) -> Iterator[Path]:
 
 
 def shareable(path) -> None:
-    """The mode a plain ``open`` would give (0666 less the umask), not mkstemp's private 0600:
-    other users, or workers on shared storage, must read the run folder."""
+    """The mode a plain ``open`` gives (0666 less the umask): others must read the run folder."""
     mask = os.umask(0)
     os.umask(mask)
     os.chmod(path, 0o666 & ~mask)
@@ -56,16 +53,29 @@ def check_writable(folder: Path) -> None:
         raise InputError(folder, f"cannot be written ({err.strerror or err})") from None
 
 
-def write_bytes(path: Path, data: bytes) -> Path:
+def check_target(path: Path, writable: bool = True) -> None:
+    """Refuse, before the work, a target that is a folder or (``writable``) in an unwritable one."""
+    from helpers.errors import InputError
+
+    if Path(path).is_dir():
+        raise InputError(path, "is a folder: give a file name")
+    if writable:
+        check_writable(Path(path).parent)
+
+
+def _write(path: Path, write, *args, **options) -> Path:
+    """``write(temporary, *args, **options)`` into a temporary file, then renamed over ``path``."""
     with replacing(path) as temporary:
-        temporary.write_bytes(data)
+        write(temporary, *args, **options)
     return Path(path)
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    return _write(path, Path.write_bytes, data)
 
 
 def write_text(path: Path, text: str) -> Path:
-    with replacing(path) as temporary:
-        temporary.write_text(text)
-    return Path(path)
+    return _write(path, Path.write_text, text)
 
 
 def write_json(path: Path, data: Any) -> Path:
@@ -75,30 +85,19 @@ def write_json(path: Path, data: Any) -> Path:
 
 def write_csv(path: Path, frame, **options) -> Path:
     """A pandas DataFrame as CSV (``index=False`` unless said otherwise)."""
-    options.setdefault("index", False)
-    with replacing(path) as temporary:
-        frame.to_csv(temporary, **options)
-    return Path(path)
+    return _write(path, frame.to_csv, **{"index": False, **options})
 
 
 def save_model(model, path: Path) -> Path:
-    """``model.save`` to a temporary ``.keras`` file, then renamed."""
-    with replacing(path) as temporary:
-        model.save(temporary)
-    return Path(path)
+    return _write(path, model.save)
 
 
-def save_weights(model, path: Path) -> Path:
-    """``model.save_weights`` (a ``.weights.h5`` path), atomically."""
-    with replacing(path) as temporary:
-        model.save_weights(temporary)
-    return Path(path)
+def save_weights(model, path: Path) -> Path:  # a ``.weights.h5`` path
+    return _write(path, model.save_weights)
 
 
 def save_figure(figure, path: Path, **options) -> Path:
-    with replacing(path) as temporary:
-        figure.savefig(temporary, format=Path(path).suffix.lstrip(".") or "png", **options)
-    return Path(path)
+    return _write(path, figure.savefig, format=Path(path).suffix.lstrip(".") or "png", **options)
 
 
 def read_json(path: Path) -> Any:
@@ -119,8 +118,7 @@ def read_json(path: Path) -> Any:
 
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock (``fcntl.flock`` on ``<path>.lock``) while the block runs, so
-    processes that read-modify-write the same file take turns."""
+    """Hold an exclusive ``fcntl.flock`` on ``.<name>.lock`` while the block runs."""
     import fcntl
 
     lock = Path(path).with_name(f".{Path(path).name}.lock")
@@ -134,9 +132,7 @@ def locked(path: Path) -> Iterator[None]:
 
 
 def append_csv_row(path: Path, row: dict):
-    """Add one row to a CSV under :func:`locked` (new columns widen it); returns every row.
-
-    Several processes may append to the same file; none loses another's rows."""
+    """Add one row to a CSV under :func:`locked` (new columns widen it); returns every row."""
     import pandas as pd
 
     with locked(path):
@@ -144,3 +140,12 @@ def append_csv_row(path: Path, row: dict):
         frame = pd.DataFrame([*rows, row])
         write_csv(path, frame)
     return frame
+
+
+def file_digest(path: Path) -> str:
+    """A file's SHA-256 (hex), read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,8 +1,5 @@
-"""The few exception types for a user's bad input: each names the file (or setting) and the problem.
-
-Command lines print them as one line (``error: <path>: <problem>``) and notebooks
-show the same line, never a traceback for a mistake the user can fix. They
-subclass ``ValueError`` so older callers that caught that keep working.
+"""The few exception types for a user's bad input: each names the file (or setting) and the problem,
+shown as one line (``error: <path>: <problem>``), never a traceback. They subclass ``ValueError``.
 """
 
 from __future__ import annotations

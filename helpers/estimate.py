@@ -1,13 +1,6 @@
-"""What one epoch will cost on this machine, measured before committing to it.
-
-Reads a few dozen images the way training will and runs a few training steps
-of the run's model at its batch size, then scales to the splits: images, their
-uint8 size, the cache each split gets (memory, disk, or streaming), the disk a
-cache needs, loading and training rates, the expected time per epoch and the
-expected peak memory. Cheap on the sample (seconds), decisive on DeepFashion.
+"""What one epoch will cost on this machine (time, memory, disk per split), measured in seconds on a
+few images read and trained as training will, before committing to it.
 """
-
-from __future__ import annotations
 
 import math
 import os
@@ -50,9 +43,7 @@ def training_rate(settings, classes: int, steps: int = 3) -> float:
     x = np.random.default_rng(0).random((batch, *settings.input_shape), dtype=np.float32)
     y = np.eye(classes, dtype=np.float32)[np.arange(batch) % classes]
 
-    def make(epoch: int):
-        return tf.data.Dataset.from_tensors((x, y)).repeat(1 if epoch == 0 else steps)
-
+    make = lambda epoch: tf.data.Dataset.from_tensors((x, y)).repeat(1 if epoch == 0 else steps)  # noqa: E731
     synthetic = Batches(batch * steps, batch, make)
     trainer.train_epoch(synthetic, 0)  # traces the step
     started = time.perf_counter()
@@ -70,35 +61,30 @@ def epoch_estimate(run, labels: LabelSet, measure_training: bool = True) -> pd.D
         plan = dict.fromkeys(SPLITS, "arrays")
     rows = []
     for split in SPLITS:
-        gb = uint8_bytes(counts[split], settings.image_size, channels) / 1e9
+        gb = round(uint8_bytes(counts[split], settings.image_size, channels) / 1e9, 2)
+        cache = plan[split] if settings.loader == "tf.data" else "ImageDataGenerator"
         rows.append(
-            {
-                "split": split,
-                "images": counts[split],
-                "uint8 GB": round(gb, 2),
-                "cache": plan[split] if settings.loader == "tf.data" else "ImageDataGenerator",
-                "memory GB": round(gb, 2) if plan[split] == "memory" else 0.0,
-                "disk GB": round(gb, 2) if plan[split] == "disk" else 0.0,
-            }
-        )
+            {"split": split, "images": counts[split], "uint8 GB": gb, "cache": cache,
+             "memory GB": gb if plan[split] == "memory" else 0.0,
+             "disk GB": gb if plan[split] == "disk" else 0.0}
+        )  # fmt: skip
     table = pd.DataFrame(rows).set_index("split")
     load = loading_rate(labels, settings.image_size, settings.batch_size)
     train = training_rate(settings, len(labels.classes)) if measure_training else math.nan
-    batch_bytes = settings.batch_size * uint8_bytes(1, settings.image_size, channels) * 4
-    buffers = (
-        8 * batch_bytes + SHUFFLE_BUFFER * uint8_bytes(1, settings.image_size, channels)
-    ) / 1e9
+    image_bytes = uint8_bytes(1, settings.image_size, channels)
+    buffers = (8 * settings.batch_size * image_bytes * 4 + SHUFFLE_BUFFER * image_bytes) / 1e9
     now = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # Linux: kB
     peak = now + table["memory GB"].sum() + buffers
     per_epoch = (counts["train"] + counts["val"]) / min(load, train if measure_training else load)
-    trained = (
-        f"training {settings.model} at {settings.image_size}px, batch {settings.batch_size}: "
-        f"{train:,.0f} images/s"
-        if measure_training
-        else "training not measured here (03_training measures it)"
-    )
+    trained = "training not measured here (03_training measures it)"
+    if measure_training:
+        trained = f"training {settings.model} at {settings.image_size}px, batch {settings.batch_size}: {train:,.0f} images/s"
+    import tensorflow as tf
+
+    gpus = len(tf.config.list_logical_devices("GPU"))
+    gpus = f"{gpus} GPU{'s' if gpus != 1 else ''}" if gpus else "no GPU"
     run.log(
-        f"This machine: {os.cpu_count()} CPUs, {_gpus()}, {platform.machine()}. Loading (streaming) "
+        f"This machine: {os.cpu_count()} CPUs, {gpus}, {platform.machine()}. Loading (streaming) "
         f"{load:,.0f} images/s; {trained}."
     )
     run.log(
@@ -109,16 +95,7 @@ def epoch_estimate(run, labels: LabelSet, measure_training: bool = True) -> pd.D
     return table
 
 
-def _gpus() -> str:
-    import tensorflow as tf
-
-    gpus = tf.config.list_logical_devices("GPU")
-    return f"{len(gpus)} GPU{'s' if len(gpus) != 1 else ''}" if gpus else "no GPU"
-
-
 def _duration(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"

@@ -1,10 +1,4 @@
-"""The DeepFashion write-up's look at its data through fastai: optional (fastai needs PyTorch).
-
-``pip install -r requirements-fastai.txt`` (about 6 GB) or ``pip install .[fastai]``
-enables it; without fastai the function says so and returns None.
-"""
-
-from __future__ import annotations
+"""A look at the data through fastai, optional (``pip install -r requirements-fastai.txt``: PyTorch)."""
 
 import importlib.util
 import sys
@@ -16,26 +10,19 @@ from helpers.data.registry import kind_of
 
 
 def fastai_vision():
-    """``fastai.vision.all``, or None when fastai is not installed.
-
-    The one place fastai is imported. Why the ``triton`` line: PyPI's PyTorch (a CUDA build,
-    seen with torch 2.14.1 and triton 3.8) imports triton, whose C extension segfaults when it
-    loads after TensorFlow (2.21) in the same process, killing a notebook's kernel. Where
-    TensorFlow is loaded and triton is not, triton is marked absent, so torch runs without it
-    (it is only for ``torch.compile`` on GPUs).
-    """
+    """``fastai.vision.all``, or None when fastai is not installed (the one place it is imported)."""
     if importlib.util.find_spec("fastai") is None:
         return None
     if "tensorflow" in sys.modules and "triton" not in sys.modules:
-        sys.modules["triton"] = None  # ``import triton`` now raises ImportError; torch copes
+        # triton's C extension segfaults when it loads after TensorFlow; torch copes without it.
+        sys.modules["triton"] = None
     import fastai.vision.all as vision
 
     return vision
 
 
 def show_fastai_batch(labels: LabelSet, image_size: int = 128, seed: int = 0):
-    """fastai's ``ImageDataLoaders.from_df(...).show_batch()``, or None when fastai is absent
-    or the dataset comes as arrays (fastai reads image files)."""
+    """fastai's ``show_batch()`` of the data, or None (fastai absent, images as arrays)."""
     if kind_of(labels).images.in_memory:
         print(f"fastai's show_batch reads image files; {labels.dataset} comes as arrays: skipped.")
         return None
@@ -47,16 +34,9 @@ def show_fastai_batch(labels: LabelSet, image_size: int = 128, seed: int = 0):
         )
         return None
     loaders = vision.ImageDataLoaders.from_df(
-        train_valid_frame(labels),
-        path=labels.root,
-        fn_col="path",
-        label_col="label",
-        valid_col="is_valid",
-        item_tfms=vision.Resize(image_size),
-        bs=16,
-        seed=seed,
-        num_workers=0,
-    )
+        train_valid_frame(labels), path=labels.root, fn_col="path", label_col="label",
+        valid_col="is_valid", item_tfms=vision.Resize(image_size), bs=16, seed=seed, num_workers=0,
+    )  # fmt: skip
     loaders.show_batch(max_n=9)
     return loaders
 

@@ -1,26 +1,7 @@
-"""How one layer call turns its inputs' receptive fields into its output's: size, jump, start per axis.
-
-For a layer with kernel ``k``, dilation ``d``, stride ``s`` and left/top padding
-``p`` (``k_eff = d * (k - 1) + 1``), from the field ``(r, j, start)`` of its input:
-
-    r_out = r + (k_eff - 1) * j        j_out = j * s        start_out = start + ((k_eff - 1) / 2 - p) * j
-
-``start`` is the centre of output unit 0's field in input pixels. 'same'
-padding puts the odd pixel on the bottom/right, as TensorFlow does. Merges
-(Add, Concatenate, Multiply) take the union of their inputs' fields: the
-largest field over all paths. After Flatten, Dense or global pooling a unit
-sees every input pixel through an unlimited window, so its field is
-*undefined* (None), not a number. A branch through global pooling that is
-multiplied back into a feature map (squeeze-and-excitation in EfficientNet)
-adds global context: the local field is kept and ``global_context`` is set.
-A layer without a rule here (a custom layer, an LSTM, a resize) has an
-*unknown* field, and so has everything it feeds: never a guessed number.
-
-``flow`` carries fields along the steps of ``helpers.keras_graph.walk``;
-``helpers.receptive_field`` builds the tables and the gradient check on it.
+"""How one layer call turns its inputs' receptive fields into its output's, per axis, for kernel
+``k``, dilation ``d``, stride ``s``, top/left padding ``p``, ``k_eff = d (k - 1) + 1``:
+``r_out = r + (k_eff - 1) j``, ``j_out = j s``, ``start_out = start + ((k_eff - 1) / 2 - p) j``.
 """
-
-from __future__ import annotations
 
 from dataclasses import dataclass
 
@@ -38,7 +19,7 @@ POINTWISE = frozenset(
         "BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization",
         "Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax", "Identity",
         "Dropout", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "AlphaDropout",
-        "ActivityRegularization", "Rescaling", "Normalization", "ImageNetPreprocess",
+        "ActivityRegularization", "Rescaling", "Normalization",
         "RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom", "RandomShear",
         "RandomContrast", "RandomBrightness",
     }
@@ -53,13 +34,8 @@ class Axis:
     j: float
     start: float
 
-    @property
-    def lo(self) -> float:
-        return self.start - (self.r - 1) / 2
-
-    @property
-    def hi(self) -> float:
-        return self.start + (self.r - 1) / 2
+    lo = property(lambda self: self.start - (self.r - 1) / 2)
+    hi = property(lambda self: self.start + (self.r - 1) / 2)
 
 
 @dataclass(frozen=True)
@@ -85,12 +61,6 @@ def spatial(shape) -> tuple[int, int] | None:
     return (shape[1], shape[2]) if len(shape) == 4 else None
 
 
-def _same_padding(size_in: int, size_out: int, k_eff: int, stride: int) -> int:
-    """Top/left padding of TensorFlow's 'same': half of the total, rounded down."""
-    total = max((size_out - 1) * stride + k_eff - size_in, 0)
-    return total // 2
-
-
 def _through_window(field: Field, step: Step, kernel, strides, dilation, padding) -> Field:
     sizes = list(zip(spatial(step.input_shapes[0]), spatial(step.output_shape), strict=True))
     if padding == "same" and any(None in pair for pair in sizes):
@@ -100,14 +70,10 @@ def _through_window(field: Field, step: Step, kernel, strides, dilation, padding
         (field.h, field.w), kernel, strides, dilation, sizes, strict=True
     ):
         k_eff = d * (k - 1) + 1
-        pad = _same_padding(n_in, n_out, k_eff, s) if padding == "same" else 0
-        axes.append(
-            Axis(
-                axis.r + (k_eff - 1) * axis.j,
-                axis.j * s,
-                axis.start + ((k_eff - 1) / 2 - pad) * axis.j,
-            )
-        )
+        # TensorFlow's 'same' pads half of the total at the top/left, the odd pixel bottom/right
+        pad = max((n_out - 1) * s + k_eff - n_in, 0) // 2 if padding == "same" else 0
+        start = axis.start + ((k_eff - 1) / 2 - pad) * axis.j
+        axes.append(Axis(axis.r + (k_eff - 1) * axis.j, axis.j * s, start))
     return Field(axes[0], axes[1], field.global_context)
 
 
@@ -117,9 +83,10 @@ def _pair(value) -> tuple[int, int]:
 
 def _shifted(field: Field, top: int, left: int) -> Field:
     """Padding (negative shift) or cropping moves where unit 0 sits."""
+    h, w = field.h, field.w
     return Field(
-        Axis(field.h.r, field.h.j, field.h.start + top * field.h.j),
-        Axis(field.w.r, field.w.j, field.w.start + left * field.w.j),
+        Axis(h.r, h.j, h.start + top * h.j),
+        Axis(w.r, w.j, w.start + left * w.j),
         field.global_context,
     )
 
@@ -140,19 +107,12 @@ def layer_field(step: Step, inputs: list[Field]) -> Field:
         return field  # on a feature map Dense mixes channels only: a 1x1 convolution
     if kind in FLATTENING or not field.defined:
         return UNDEFINED
-    if kind in KERNEL_LAYERS and spatial(out) is not None:
-        return _through_window(
-            field,
-            step,
-            _pair(layer.kernel_size),
-            _pair(layer.strides),
-            _pair(layer.dilation_rate),
-            layer.padding,
-        )
     if kind in POOL_LAYERS:
-        return _through_window(
-            field, step, _pair(layer.pool_size), _pair(layer.strides), (1, 1), layer.padding
-        )
+        windows = map(_pair, (layer.pool_size, layer.strides, 1))
+        return _through_window(field, step, *windows, layer.padding)
+    if kind in KERNEL_LAYERS and spatial(out) is not None:
+        windows = map(_pair, (layer.kernel_size, layer.strides, layer.dilation_rate))
+        return _through_window(field, step, *windows, layer.padding)
     if kind == "ZeroPadding2D":
         (top, _), (left, _) = layer.padding
         return _shifted(field, -top, -left)
@@ -184,10 +144,8 @@ def flow(steps: list[Step]) -> tuple[dict[str, Field], dict[int, Field]]:
     by_path: dict[str, Field] = {}
     by_key: dict[int, Field] = {}
     for step in steps:
-        if step.kind == "InputLayer" and not step.inputs:
-            field = ONE_PIXEL
-        else:
-            field = layer_field(step, [by_key.get(key, UNKNOWN) for key in step.inputs])
+        inputs = [by_key.get(key, UNKNOWN) for key in step.inputs]
+        field = ONE_PIXEL if step.kind == "InputLayer" and not inputs else layer_field(step, inputs)
         by_key.update(dict.fromkeys(step.outputs, field))
         by_path[step.path] = field
     return by_path, by_key

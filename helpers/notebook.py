@@ -1,9 +1,7 @@
 """First-cell set-up shared by every notebook: versions, Colab detection, plot style, Colab installs.
 
-In Colab the notebooks keep Colab's own TensorFlow, Keras, ipykernel,
-jupyter_client and ipywidgets (upgrading ipykernel there can crash the runtime)
-and install only the project's other dependencies that are missing, read from
-``pyproject.toml``. This project needs at least :data:`MINIMUM_VERSIONS`.
+In Colab the notebooks keep Colab's own TensorFlow, Keras and kernel stack (upgrading ipykernel
+there can crash the runtime) and install only the other missing dependencies of ``pyproject.toml``.
 """
 
 from __future__ import annotations
@@ -39,11 +37,9 @@ def versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str]:
 
 
 def _as_tuple(version: str) -> tuple[int, ...]:
-    parts = []
-    for piece in version.split(".")[:3]:
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        parts.append(int(digits or 0))
-    return tuple(parts)
+    return tuple(
+        int("".join(ch for ch in part if ch.isdigit()) or 0) for part in version.split(".")[:3]
+    )
 
 
 def too_old(found: dict[str, str]) -> list[str]:
@@ -57,10 +53,8 @@ def too_old(found: dict[str, str]) -> list[str]:
 
 
 def setup_notebook() -> dict[str, str]:
-    """Everything a notebook's set-up cell does once the project is importable: in Colab, work
-    from the fetched checkout's ``notebooks/`` and install only what Colab lacks
-    (:func:`install_for_colab`); everywhere, set the plot style and print where we run and with
-    which versions (warning when too old)."""
+    """A notebook's set-up: in Colab, work from the checkout's ``notebooks/`` and install what Colab
+    lacks; everywhere, set the plot style and print where we run with which versions."""
     if in_colab():
         os.chdir(Path(__file__).resolve().parent.parent / "notebooks")
         install_for_colab()
@@ -77,13 +71,6 @@ def setup_notebook() -> dict[str, str]:
     return info
 
 
-def project_requirements(pyproject: Path) -> list[str]:
-    """The ``[project] dependencies`` of ``pyproject.toml`` (Colab runs Python 3.11+: tomllib)."""
-    import tomllib
-
-    return tomllib.loads(Path(pyproject).read_text())["project"]["dependencies"]
-
-
 def _name(requirement: str) -> str:
     for stop in "<>=!~;[ ":
         requirement = requirement.split(stop)[0]
@@ -92,8 +79,11 @@ def _name(requirement: str) -> str:
 
 def install_for_colab(pyproject: Path | None = None) -> list[str]:
     """Install the requirements Colab lacks, never Colab's own stack; say if a restart is needed."""
+    import tomllib  # Colab runs Python 3.11+
+
     pyproject = pyproject or Path(__file__).resolve().parent.parent / "pyproject.toml"
-    wanted = [r for r in project_requirements(pyproject) if _name(r) not in COLAB_KEEPS]
+    required = tomllib.loads(Path(pyproject).read_text())["project"]["dependencies"]
+    wanted = [r for r in required if _name(r) not in COLAB_KEEPS]
     missing = []
     for requirement in wanted:
         try:
@@ -107,8 +97,7 @@ def install_for_colab(pyproject: Path | None = None) -> list[str]:
     if loaded:
         print(
             "Restart the runtime (Runtime > Restart session), then run the notebook again: "
-            + ", ".join(loaded)
-            + " changed after import."
+            f"{', '.join(loaded)} changed after import."
         )
     problems = too_old(versions(("tensorflow", "keras")))
     if problems:

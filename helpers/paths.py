@@ -1,12 +1,7 @@
-"""Where things live: the project folders and the fixed file names of a run folder.
+"""Where things live: the project folders and the fixed file names of a run folder (:class:`RunFiles`).
 
-Every notebook, command and benchmark reads and writes run artifacts through
-:class:`RunFiles` (``run.files`` of a :class:`helpers.run.Run`), so each name is
-defined once, here, checkpoints included.
-
-The project folder is ``$CLOTHING_HOME`` when set, else this checkout (the
-package installed editable, as ``make setup`` does), else the current folder:
-runs and data never land inside site-packages.
+The project folder is ``$CLOTHING_HOME``, else this checkout (installed editable), else the
+current folder: runs and data never land inside site-packages.
 """
 
 from __future__ import annotations
@@ -14,8 +9,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-from helpers.atomic import read_json, write_json  # noqa: F401  (re-exported for older callers)
 
 
 def project_root() -> Path:
@@ -36,6 +29,16 @@ NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 IMAGES_DIR = PROJECT_ROOT / "images"
 
 
+def cache_root() -> Path:
+    """Where disk caches live: ``$CLOTHING_CACHE_DIR``, else ``data/cache``."""
+    return Path(os.environ.get("CLOTHING_CACHE_DIR") or DATA_DIR / "cache")
+
+
+def _file(name: str, folder: str = "") -> property:
+    """A run-folder file's path, ``root/[folder/]name``."""
+    return property(lambda self: self.root / folder / name)
+
+
 @dataclass(frozen=True)
 class RunFiles:
     """The files of one run folder, ``runs/<name>/``, under fixed names."""
@@ -50,112 +53,33 @@ class RunFiles:
         self.figures.mkdir(parents=True, exist_ok=True)
         return self
 
-    @property
-    def record(self) -> Path:
-        """``run.json``: the run's settings and what each artifact was made with."""
-        return self.root / "run.json"
-
-    @property
-    def lock(self) -> Path:
-        """``.run.lock``: held by the one process running in this folder (:mod:`helpers.run_lock`)."""
-        return self.root / ".run.lock"
-
-    # Labels (01)
-    @property
-    def labels(self) -> Path:
-        return self.root / "labels.csv"
-
-    @property
-    def classes(self) -> Path:
-        return self.root / "classes.json"
-
-    @property
-    def label_report(self) -> Path:
-        return self.root / "label_report.csv"
-
-    @property
-    def dataset(self) -> Path:
-        """Which dataset and data folder the labels table's paths are relative to."""
-        return self.root / "dataset.json"
-
-    # Loading (02)
-    @property
-    def throughput(self) -> Path:
-        """Images per second of the loaders (02_loading)."""
-        return self.root / "loading_throughput.csv"
-
-    # Training (03)
-    @property
-    def model(self) -> Path:
-        return self.root / "model.keras"
-
-    @property
-    def history(self) -> Path:
-        return self.root / "history.csv"
-
-    @property
-    def training(self) -> Path:
-        """What training measured: model, epochs, best epoch, test scores, wall time."""
-        return self.root / "training.json"
-
-    @property
-    def checkpoints(self) -> Path:
-        """Training state of an unfinished fit: resumed by the next one with the same settings."""
-        return self.root / "checkpoints"
-
-    @property
-    def training_state(self) -> Path:
-        """Weights, optimizer, random-number and early-stopping state after the last finished epoch."""
-        return self.checkpoints / "state.npz"
-
-    @property
-    def training_progress(self) -> Path:
-        """The epoch count, early-stopping state and settings of ``training_state``."""
-        return self.checkpoints / "state.json"
-
-    @property
-    def best_weights(self) -> Path:
-        return self.checkpoints / "best.weights.h5"
-
-    # Receptive fields and costs (04, 05)
-    @property
-    def receptive_field(self) -> Path:
-        return self.root / "receptive_field.csv"
-
-    @property
-    def layers(self) -> Path:
-        """Per-layer costs and fields of the run's model (05)."""
-        return self.root / "layers.csv"
-
-    @property
-    def costs(self) -> Path:
-        """Totals of the run's model: params, MACs, FLOPs, other ops, file size (05)."""
-        return self.root / "costs.json"
-
-    @property
-    def zoo_costs(self) -> Path:
-        """Every zoo model at its natural input size (05)."""
-        return self.root / "zoo_costs.csv"
-
-    # Evaluation (06)
-    @property
-    def metrics(self) -> Path:
-        return self.root / "metrics.json"
-
-    @property
-    def predictions(self) -> Path:
-        return self.root / "predictions.csv"
-
-    @property
-    def explanations(self) -> Path:
-        """Class-activation maps' sanity numbers (06)."""
-        return self.root / "explanations.csv"
-
-    # Optimisation (07)
-    @property
-    def optimization(self) -> Path:
-        """The optimisation comparison table (07)."""
-        return self.root / "optimization.csv"
+    record = _file("run.json")  # the run's settings and what each artifact was made with
+    lock = _file(".run.lock")  # held by the one process running here (helpers.run_lock)
+    # Labels (01): the table, classes, report, and the dataset folder its paths are relative to
+    labels = _file("labels.csv")
+    classes = _file("classes.json")
+    label_report = _file("label_report.csv")
+    dataset = _file("dataset.json")
+    throughput = _file("loading_throughput.csv")  # the loaders' images per second (02)
+    # Training (03): the model, its history and what training measured (training.json)
+    model = _file("model.keras")
+    history = _file("history.csv")
+    training = _file("training.json")
+    checkpoints = _file("checkpoints")  # an unfinished fit's state, resumed with the same settings
+    training_state = _file("state.npz", "checkpoints")
+    # Receptive fields (04); per-layer table and totals of the run's model, every zoo model (05)
+    receptive_field = _file("receptive_field.csv")
+    layers = _file("layers.csv")
+    costs = _file("costs.json")
+    zoo_costs = _file("zoo_costs.csv")
+    # Evaluation and class-activation maps' sanity numbers (06), optimisation comparison (07)
+    metrics = _file("metrics.json")
+    predictions = _file("predictions.csv")
+    explanations = _file("explanations.csv")
+    optimization = _file("optimization.csv")
+    summary = _file("summary.md")
+    figures = _file("figures")
+    executed = _file("notebooks")  # executed copies of the notebooks (the series runner)
 
     def variant_model(self, kind: str) -> Path:
         """An optimised Keras model: ``model_<kind>.keras`` (e.g. ``pruned``)."""
@@ -165,20 +89,6 @@ class RunFiles:
         """An optimised LiteRT model: ``model_<variant>.tflite`` (spaces become ``_``)."""
         return self.root / f"model_{variant.replace(' ', '_')}.tflite"
 
-    # Summary and figures
-    @property
-    def summary(self) -> Path:
-        return self.root / "summary.md"
-
-    @property
-    def figures(self) -> Path:
-        return self.root / "figures"
-
     def figure(self, name: str) -> Path:
         """Path of a figure: ``figures/<name>.png``."""
         return self.figures / f"{name}.png"
-
-    @property
-    def executed(self) -> Path:
-        """Executed copies of the notebooks (written by the series runner)."""
-        return self.root / "notebooks"

@@ -2,16 +2,9 @@
 
     python -m helpers.predict MODEL.keras IMAGE... [--top 5] [--classes classes.json]
 
-Images go through the training reader (:mod:`helpers.images`): RGB (or
-grayscale for a one-channel model), bilinear resize to the model's input, scaled
-to [0, 1]. A missing, empty, undecodable, unsupported or oversized file gets a
-one-line error naming it and the exit status is 1, but every other image is
-still classified. A file that is not a Keras model, a class list that is
-missing, malformed or of the wrong length, and ``--top`` below 1 stop the
-command at once with one line and status 2.
+An unreadable image gets one error line and status 1, the others are still classified; a bad
+model file, class list or ``--top`` stops the command with one line and status 2.
 """
-
-from __future__ import annotations
 
 import argparse
 import json
@@ -31,10 +24,12 @@ def top_k(probabilities: np.ndarray, classes: list[str], k: int = 5) -> list[tup
 
 def read_classes(path: Path, count: int) -> list[str]:
     """A JSON list of ``count`` class names, or ModelFileError naming the file and the problem."""
+    if not Path(path).is_file():  # a named pipe would block the read
+        raise ModelFileError(
+            path, "not a regular file" if Path(path).exists() else "no such class list"
+        )
     try:
         classes = json.loads(Path(path).read_text(encoding="utf-8-sig"))
-    except FileNotFoundError:
-        raise ModelFileError(path, "no such class list") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ModelFileError(path, f"not a JSON list of class names ({err})") from None
     if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
@@ -42,16 +37,6 @@ def read_classes(path: Path, count: int) -> list[str]:
     if len(classes) != count:
         raise ModelFileError(path, f"{len(classes)} classes, the model has {count} outputs")
     return classes
-
-
-def find_classes(model_path: Path, explicit: Path | None, count: int) -> list[str]:
-    """Class names: ``explicit`` (must exist), else ``classes.json`` beside the model, else ``class_0..``."""
-    if explicit is not None:
-        return read_classes(explicit, count)
-    beside = Path(model_path).with_name("classes.json")
-    if beside.is_file():
-        return read_classes(beside, count)
-    return [f"class_{i}" for i in range(count)]
 
 
 def classify(model, sources, classes: list[str], k: int = 5):
@@ -81,7 +66,7 @@ def positive(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m helpers.predict", description=__doc__.split("\n")[0]
+        "python -m helpers.predict", description=__doc__.split("\n")[0]
     )
     parser.add_argument("model", type=Path)
     parser.add_argument("images", nargs="+", type=Path)
@@ -97,7 +82,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         model = load_model(args.model)
-        classes = find_classes(args.model, args.classes, model.output_shape[-1])
+        count, beside = model.output_shape[-1], args.model.with_name("classes.json")
+        classes = [f"class_{i}" for i in range(count)]
+        if args.classes is not None or beside.is_file():
+            classes = read_classes(args.classes or beside, count)
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -112,4 +100,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from helpers.tf_logging import quiet_cli
+
+    sys.exit(quiet_cli(main))

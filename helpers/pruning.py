@@ -1,18 +1,6 @@
-"""Pruning a trained model: structured (whole filters and units) and unstructured (magnitude).
-
-* Structured pruning: whole convolution filters and dense units with the
-  smallest L1 norm are removed and a smaller, dense Keras model is rebuilt with
-  the kept weights, then fine-tuned. Its FLOPs fall; so does its latency.
-* Unstructured magnitude pruning: the smallest weights are zeroed and kept at
-  zero while fine-tuning. The kernels stay dense, so FLOPs and latency do not
-  fall: only a sparse kernel or compression could use the zeros.
-  (tensorflow-model-optimization, which does this, works only with tf_keras.)
-
-LiteRT conversion lives in :mod:`helpers.litert`; building and measuring every
-variant in :mod:`helpers.variants`.
+"""Pruning a trained model: structured (the filters and units of smallest L1 norm removed: FLOPs
+and latency fall) and magnitude (the smallest weights kept zero; the kernels stay dense).
 """
-
-from __future__ import annotations
 
 from collections import Counter
 
@@ -21,17 +9,9 @@ import numpy as np
 
 from helpers.keras_graph import Step, graph, input_shape, walk
 
-# --- Structured pruning -------------------------------------------------------------------------
-
 PASS_THROUGH = (
-    "MaxPooling2D",
-    "AveragePooling2D",
-    "ReLU",
-    "Activation",
-    "Dropout",
-    "InputLayer",
-    "LeakyReLU",
-)
+    "MaxPooling2D", "AveragePooling2D", "ReLU", "Activation", "Dropout", "InputLayer", "LeakyReLU",
+)  # fmt: skip
 
 
 def _keep_largest(norms: np.ndarray, ratio: float) -> np.ndarray:
@@ -66,12 +46,7 @@ def _chain(model: keras.Model) -> list[Step]:
 
 
 def prune_structured(model: keras.Model, ratio: float = 0.5) -> keras.Model:
-    """A smaller dense copy without the ``ratio`` of conv filters and hidden dense units with the smallest L1 norm.
-
-    Works on chain models, functional or Sequential (each layer feeds the next:
-    the seed CNNs); the output layer keeps all its units. Branched, nested and
-    subclassed models are refused with a NotImplementedError naming the layer.
-    """
+    """A smaller copy of a chain model without the ``ratio`` of filters/units of least L1 norm."""
     if not 0 <= ratio < 1:
         raise ValueError(f"ratio must be in [0, 1), got {ratio}")
     steps = _chain(model)[1:]
@@ -98,11 +73,9 @@ def prune_structured(model: keras.Model, ratio: float = 0.5) -> keras.Model:
             new_values = []
         elif kind == "Dense":
             kernel = values[0][kept, :]
-            out = (
-                np.arange(kernel.shape[1])
-                if position == last_dense
-                else _keep_largest(np.abs(kernel).sum(axis=0), ratio)
-            )
+            out = np.arange(kernel.shape[1])  # the output layer keeps all its units
+            if position != last_dense:
+                out = _keep_largest(np.abs(kernel).sum(axis=0), ratio)
             config["units"] = len(out)
             new_values = [kernel[:, out], *(v[out] for v in values[1:])]
             kept = out
@@ -121,9 +94,6 @@ def prune_structured(model: keras.Model, ratio: float = 0.5) -> keras.Model:
     return pruned
 
 
-# --- Unstructured magnitude pruning ----------------------------------------------------------
-
-
 class KeepPruned(keras.callbacks.Callback):
     """Re-applies fixed zero masks to kernels after every training batch."""
 
@@ -134,14 +104,11 @@ class KeepPruned(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         for layer in self.model.layers:
             if layer.name in self.masks:
-                kernel = layer.kernel
-                kernel.assign(kernel * self.masks[layer.name])
+                layer.kernel.assign(layer.kernel * self.masks[layer.name])
 
 
-def prune_magnitude(
-    model: keras.Model, sparsity: float = 0.5
-) -> tuple[keras.Model, dict[str, np.ndarray]]:
-    """A copy whose conv and dense kernels have their ``sparsity`` smallest weights zeroed; returns the masks."""
+def prune_magnitude(model: keras.Model, sparsity: float = 0.5) -> tuple[keras.Model, dict]:
+    """A copy whose conv and dense kernels have their ``sparsity`` smallest weights zeroed, and the masks."""
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     masks = {}

@@ -1,16 +1,7 @@
-"""Per-layer receptive field of any Keras model: size, jump (effective stride) and start, per axis.
-
-The rules, one layer call at a time with their recurrences, are in
-``helpers.field_rules``. This module walks a model with
-``helpers.keras_graph.walk`` (functional, Sequential, nested models flattened
-as ``encoder/conv2d``, subclassed models traced), makes the per-layer table
-and the box of input pixels one unit sees, and proves the analytic fields with
-input gradients. A field is a size, *undefined* (after Flatten, Dense or
-global pooling a unit sees every pixel) or *unknown* (after a layer without a
-rule, such as a custom layer: never a guessed number).
+"""Per-layer receptive field of any Keras model (size, jump, start per axis; *undefined* after
+Flatten, Dense or global pooling, *unknown* after a layer without a rule), the box of input pixels
+one unit sees, and the proof of the analytic fields with input gradients.
 """
-
-from __future__ import annotations
 
 import math
 
@@ -40,33 +31,24 @@ def _fmt(value: float) -> float | int:
     return int(value) if float(value).is_integer() else round(value, 2)
 
 
-def _note(field: Field) -> str:
-    if not field.known:
-        return "receptive field unknown"
-    if not field.defined:
-        return "undefined (global)"
-    return "+ global context" if field.global_context else ""
-
-
 def receptive_field_table(model: keras.Model) -> pd.DataFrame:
     """One row per layer: output shape, field size, jump and start per axis (empty where undefined)."""
     steps = walk(model)
     fields = flow(steps)[0]
     rows = []
     for step in steps:
-        field = fields[step.path]
-        shape = step.output_shape
-        row = {
-            "layer": step.path,
-            "type": step.kind,
-            "output_shape": None if shape is None else tuple(shape[1:]),
-            "rf": f"{_fmt(field.h.r)}x{_fmt(field.w.r)}" if field.defined else "",
-            "note": _note(field),
-        }
+        field, shape = fields[step.path], step.output_shape
+        note = "undefined (global)" if field.known else "receptive field unknown"
         if field.defined:
-            for axis, name in ((field.h, "h"), (field.w, "w")):
-                row.update({f"rf_{name}": _fmt(axis.r), f"jump_{name}": _fmt(axis.j)})
-                row[f"start_{name}"] = _fmt(axis.start)
+            note = "+ global context" if field.global_context else ""
+        row = {
+            "layer": step.path, "type": step.kind,
+            "output_shape": None if shape is None else tuple(shape[1:]),
+            "rf": f"{_fmt(field.h.r)}x{_fmt(field.w.r)}" if field.defined else "", "note": note,
+        }  # fmt: skip
+        for axis, name in ((field.h, "h"), (field.w, "w")) if field.defined else ():
+            row[f"rf_{name}"], row[f"jump_{name}"] = _fmt(axis.r), _fmt(axis.j)
+            row[f"start_{name}"] = _fmt(axis.start)
         rows.append(row)
     table = pd.DataFrame(rows).reindex(columns=["layer", "type", "output_shape", *FIELD_COLUMNS])
     return table.astype({c: "Int64" for c in ("rf_h", "rf_w", "jump_h", "jump_w")})
@@ -105,10 +87,8 @@ def _box(field: Field, row: int, col: int) -> tuple[float, float, float, float]:
     return top, left, bottom, right
 
 
-def unit_box(
-    model: keras.Model, layer_name: str, unit: tuple[int, int] | None = None
-) -> tuple[float, float, float, float]:
-    """Input-pixel box ``(top, left, bottom, right)`` seen by one unit (default: the central one), clipped to the image."""
+def unit_box(model: keras.Model, layer_name: str, unit: tuple[int, int] | None = None) -> tuple:
+    """Input-pixel box ``(top, left, bottom, right)`` one unit sees (default: the central one)."""
     fields = _spatial_fields(model)
     if layer_name not in fields:
         known = layer_name in receptive_fields(model)
@@ -121,11 +101,8 @@ def unit_box(
     return max(top, 0), max(left, 0), min(bottom, h_in - 1), min(right, w_in - 1)
 
 
-# --- The proof: an empirical field from input gradients --------------------------------------
-
-
 def _probe_layer(layer):
-    """For the gradient probe: max-pooling sends gradient to one pixel per window, average-pooling to all."""
+    """Max-pooling sends gradient to one pixel per window, average-pooling to all: swapped."""
     if isinstance(layer, keras.layers.MaxPooling2D):
         return keras.layers.AveragePooling2D(
             layer.pool_size, layer.strides, layer.padding, name=layer.name
@@ -136,13 +113,8 @@ def _probe_layer(layer):
 
 
 def probe_model(model: keras.Model) -> keras.Model:
-    """A float64 copy whose weights make every local path count and cut global-context paths.
-
-    Kernels are positive averages, batch norm is the identity, max pools
-    average, and Dense/conv layers fed by a global pooling get zero weights so
-    squeeze-and-excitation adds nothing: the gradient's support is the local field.
-    Nested models are copied too; a subclassed model cannot be copied this way.
-    """
+    """A float64 copy whose input gradient's support is the local field: positive average kernels,
+    identity batch norm, average pools, zero weights after a global pooling (squeeze-excitation)."""
     if graph(model) is None:
         raise NotImplementedError(
             f"{model.name}: the probe copies a functional or Sequential model"
@@ -162,9 +134,10 @@ def probe_model(model: keras.Model) -> keras.Model:
         new = []
         for weight in weights:
             shape, name = weight.shape, weight.path.split("/")[-1]
-            if global_branch and name in {"kernel", "depthwise_kernel", "pointwise_kernel"}:
+            kernel = name in {"kernel", "depthwise_kernel", "pointwise_kernel"}
+            if kernel and global_branch:
                 value = np.zeros(shape)
-            elif name in {"kernel", "depthwise_kernel", "pointwise_kernel"}:
+            elif kernel:
                 value = np.full(shape, 1.0 / max(1, math.prod(shape[:-1])))
             elif name in {"gamma", "moving_variance", "variance"}:
                 value = np.ones(shape)
@@ -176,13 +149,8 @@ def probe_model(model: keras.Model) -> keras.Model:
     return clone
 
 
-def empirical_field(
-    model: keras.Model, layer_name: str, unit: tuple[int, int] | None = None
-) -> tuple[int, int, tuple[int, int, int, int]]:
-    """Rows and columns of input pixels whose gradient reaches one unit (default: the central one).
-
-    Returns ``(height, width, (top, left, bottom, right))`` of the gradient's support.
-    """
+def empirical_field(model: keras.Model, layer_name: str, unit: tuple[int, int] | None = None):
+    """``(height, width, box)`` of the input pixels whose gradient reaches one unit."""
     import tensorflow as tf
 
     probe = probe_model(model)
@@ -212,32 +180,19 @@ def deepest_fitting_layer(model: keras.Model) -> str | None:
     return fitting
 
 
-def check_analytic_against_empirical(
-    model: keras.Model, layers: list[str] | None = None
-) -> pd.DataFrame:
-    """Analytic field (clipped to the image) next to the gradient's support, for the central unit.
-
-    By default: the deepest layer whose field fits the image, and the last spatial layer.
-    """
-    layers = layers or [
-        name
-        for name in dict.fromkeys([deepest_fitting_layer(model), last_spatial_layer(model)])
-        if name is not None
-    ]
+def check_analytic_against_empirical(model: keras.Model, layers: list[str] | None = None):
+    """The analytic box (clipped) next to the gradient's support, for central units."""
+    default = dict.fromkeys([deepest_fitting_layer(model), last_spatial_layer(model)])
+    layers = layers or [name for name in default if name is not None]
     fields = receptive_fields(model)
     rows = []
     for name in layers:
         top, left, bottom, right = unit_box(model, name)
         height, width, box = empirical_field(model, name)
         analytic = (round(top), round(left), round(bottom), round(right))
+        rf = f"{_fmt(fields[name].h.r)}x{_fmt(fields[name].w.r)}"
         rows.append(
-            {
-                "layer": name,
-                "analytic_rf": f"{_fmt(fields[name].h.r)}x{_fmt(fields[name].w.r)}",
-                "analytic_box": analytic,
-                "empirical_box": box,
-                "empirical_rf": f"{height}x{width}",
-                "match": analytic == box,
-            }
-        )
+            {"layer": name, "analytic_rf": rf, "analytic_box": analytic, "empirical_box": box,
+             "empirical_rf": f"{height}x{width}", "match": analytic == box}
+        )  # fmt: skip
     return pd.DataFrame(rows)

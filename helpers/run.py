@@ -1,21 +1,12 @@
 """One run: its settings and its folder's artifacts, each recorded with the settings it was made with.
 
-Every notebook, command line and benchmark asks a :class:`Run` for the labels,
-the trained model and the evaluation. ``run.json`` holds the run's settings and,
-per artifact, the settings it depends on and a SHA-256 of each of its files.
-Asking for an artifact that is missing, was made with other settings, has no
-record (an older version wrote it) or changed on disk (a torn or edited file)
-rebuilds it and says so in one line; nothing made with other settings is ever
-handed back.
-
-    run = Run.open({"profile": "quick", "epochs": 3})
-    labels = run.labels()          # built, or read back when still current
-    model = run.model()            # trained, or read back when still current
+``run.json`` holds the settings and, per artifact, the settings it depends on and each file's
+SHA-256. An artifact missing, made with other settings, unrecorded or changed on disk is rebuilt,
+saying why in one line: nothing made with other settings is ever handed back.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
@@ -23,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from helpers import atomic
+from helpers.atomic import file_digest
 from helpers.paths import RunFiles
-from helpers.settings import Settings, resolve, run_folder
+from helpers.settings import Settings, from_namespace, resolve, run_folder
 
 # What each artifact is made of (its files) and which settings it depends on.
 MODEL_SETTINGS = (
@@ -34,19 +26,22 @@ MODEL_SETTINGS = (
 
 
 def labels_key(settings: Settings) -> dict[str, Any]:
-    """The settings a labels table depends on: the dataset, its folder and options, the cap."""
+    """The settings a labels table depends on: the dataset, its folder and options, the cap, and
+    the contents of its corrections and near-duplicates files (a fixed label makes a new table)."""
     from helpers.data.registry import dataset_kind
+    from helpers.health import input_digests
 
     names = ["dataset", "data_dir", *dataset_kind(settings.dataset).options, "max_images"]
     if settings.max_images is not None:
         names.append("seed")  # the cap samples with the run's seed
-    return {name: _plain(settings[name]) for name in names}
+
+    return {**{name: _plain(settings[name]) for name in names}, **input_digests(settings)}
 
 
 def model_key(settings: Settings) -> dict[str, Any]:
     """What a trained model depends on: its labels' settings, the training ones, and the
     model's recipe (its description: a changed recipe must not hand back an old model)."""
-    from helpers.training.recipe import recipe_for
+    from helpers.recipes import recipe_for
 
     return {
         **labels_key(settings),
@@ -60,6 +55,14 @@ def architecture_key(settings: Settings) -> dict[str, Any]:
     return {**labels_key(settings), "model": settings.model, "image_size": settings.image_size}
 
 
+def loading_key(settings: Settings) -> dict[str, Any]:
+    """What loader measurements depend on: the labels, the input size, the batch and the cache."""
+    return {
+        **labels_key(settings),
+        **{n: settings[n] for n in ("image_size", "batch_size", "cache")},
+    }
+
+
 def _plain(value: Any) -> Any:
     return str(value) if isinstance(value, Path) else value
 
@@ -71,23 +74,18 @@ ARTIFACTS: dict[str, tuple[Callable[[Settings], dict], tuple[str, ...]]] = {
     "costs": (architecture_key, ("costs", "layers")),
     "evaluation": (model_key, ("predictions", "metrics")),
     "optimization": (model_key, ("optimization",)),
+    "explanations": (model_key, ("explanations",)),
+    "throughput": (loading_key, ("throughput",)),
+    "zoo_costs": (lambda settings: {}, ("zoo_costs",)),
 }
 
 
 # Artifacts computed from another artifact's file: a new model.keras makes them stale even when
 # the settings did not change (trained again with --force, or on other hardware).
-DEPENDS_ON = {"evaluation": "model", "optimization": "model"}
+DEPENDS_ON = {"evaluation": "model", "optimization": "model", "explanations": "model"}
 
 
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-TRANSFER_DIR = "transfer"  # the companion run of ``transfer_model`` inside a run folder
+TRANSFER_DIR = "transfer"  # the run of ``transfer_model`` inside a run folder
 
 
 class Run:
@@ -98,8 +96,10 @@ class Run:
         self.files = RunFiles(settings.run_dir)
         self.writer = writer
         self.log = log
-        if writer:
-            self._save_settings()
+        record, values = self._record(), settings.as_json()
+        if writer and record.get("settings") != values:  # the settings in force, saved at once
+            self.files.root.mkdir(parents=True, exist_ok=True)
+            atomic.write_json(self.files.record, {**record, "settings": values})
 
     @classmethod
     def open(cls, params: Mapping[str, Any] | None = None, writer: bool = True, log=print) -> Run:
@@ -112,8 +112,6 @@ class Run:
     @classmethod
     def from_notebook(cls, namespace: Mapping[str, Any]) -> Run:
         """The run of a notebook: the settings its parameters cell (or papermill) left in ``globals()``."""
-        from helpers.settings import from_namespace
-
         run = cls.open(from_namespace(namespace))
         run.files.ensure()
         return run
@@ -122,13 +120,6 @@ class Run:
 
     def _record(self) -> dict:
         return _read_record(self.files.record)
-
-    def _save_settings(self) -> None:
-        record = self._record()
-        settings = self.settings.as_json()
-        if record.get("settings") != settings:
-            self.files.root.mkdir(parents=True, exist_ok=True)
-            atomic.write_json(self.files.record, {**record, "settings": settings})
 
     def record(self, artifact: str, extra_files: tuple[Path, ...] = ()) -> None:
         """Note that ``artifact``'s files were just written with the settings in force."""
@@ -208,24 +199,24 @@ class Run:
             self.record("labels")
         return labels
 
-    def model(self, train: bool = True):
-        """The trained model when current; else trained now (``train``) or None."""
-        from helpers.training import load_run_model
+    def train(self, verbose: int = 2, strategy=None, force: bool = False, callbacks=()):
+        """The trained model for these settings (:class:`helpers.training.Trained`): read back when
+        current (unless ``force``), else trained now (resuming a matching unfinished fit), recorded."""
+        from helpers.training import Checkpoint, Trained, load_run_model, read_history, train_model
 
-        reason = self.stale("model")
+        reason = "asked to train again" if force else self.stale("model")
         if reason is None:
-            return load_run_model(self.files)
-        if not train:
-            return None
-        self.log(
-            f"Training {self.settings.model} for up to {self.settings.epochs} epochs first: {reason}"
-        )
-        return self.train_now().model
-
-    def train_now(self, strategy=None, verbose: int = 2, callbacks=()):
-        """Train on the run's labels (resuming a matching unfinished fit), then record the model."""
-        from helpers.training import Checkpoint, train_model
-
+            self.log(f"{self.files.model.name} is current for these settings: read back")
+            files = self.files
+            return Trained(
+                load_run_model(files), read_history(files), atomic.read_json(files.training)
+            )
+        if self.files.model.exists():
+            self.log(f"Training again: {reason}")
+        else:
+            self.log(
+                f"Training {self.settings.model} for up to {self.settings.epochs} epochs: {reason}"
+            )
         trained = train_model(
             self.settings,
             self.labels(),
@@ -240,34 +231,32 @@ class Run:
             self.files.training_state.unlink(missing_ok=True)  # the fit finished
         return trained
 
-    def train(self, verbose: int = 2, strategy=None, force: bool = False):
-        """Train now unless the run already holds a current model (or ``force``); either way return
-        what training left (:class:`helpers.training.Trained`: model, history, ``training.json``)."""
-        from helpers.training import Trained, load_run_model, read_history
+    def batches(self, augment=None) -> dict:
+        """The run's ``train`` (shuffled per epoch), ``val`` and ``test`` batches, read as training
+        reads them; ``.epoch(e)`` is a tf.data dataset a Keras ``fit`` or ``predict`` takes."""
+        from helpers.loading import InputSpec, split_batches
 
-        reason = "asked to train again" if force else self.stale("model")
-        if reason is None:
-            self.log(
-                f"{self.files.model.name} is current for these settings: read back, not retrained"
-            )
-            return Trained(
-                load_run_model(self.files),
-                read_history(self.files),
-                atomic.read_json(self.files.training),
-            )
-        if self.files.model.exists():
-            self.log(f"Training again: {reason}")
-        return self.train_now(strategy, verbose=verbose)
+        return split_batches(InputSpec.of(self.labels(), self.settings, augment))
 
-    def table_model(self):
+    def save(self, artifact: str, table):
+        """Write ``artifact``'s table (one CSV, atomically) and record it with the settings in force;
+        return the table (what a notebook cell shows)."""
+        path = getattr(self.files, ARTIFACTS[artifact][1][0])
+        if self.writer:
+            self.files.ensure()
+            atomic.write_csv(path, table)
+            self.record(artifact)
+        return table
+
+    def model_or_untrained(self):
         """For receptive fields and costs (they do not depend on weights): the trained model when
         current, else the untrained zoo model with the run's input size and classes."""
         from helpers.models import build_untrained
+        from helpers.training import load_run_model
 
-        model = self.model(train=False)
-        if model is not None:
+        if self.current("model"):
             self.log(f"Using the trained model {self.files.model}")
-            return model
+            return load_run_model(self.files)
         labels = self.labels()
         self.log(
             f"No current trained model in {self.files.root}: using an untrained {self.settings.model} "
@@ -283,14 +272,12 @@ class Run:
 
         reason = self.stale("evaluation")
         if reason is None:
-            return (
-                pd.read_csv(self.files.predictions, keep_default_na=False),
-                atomic.read_json(self.files.metrics),
-            )
+            predictions = pd.read_csv(self.files.predictions, keep_default_na=False)
+            return predictions, atomic.read_json(self.files.metrics)
         if self.files.predictions.exists():
             self.log(f"Evaluating again: {reason}")
         labels = self.labels()
-        model = model if model is not None and self.current("model") else self.model()
+        model = model if model is not None and self.current("model") else self.train().model
         predictions, metrics = evaluate_split(
             model, labels, "test", self.settings.image_size, self.settings.batch_size
         )
@@ -305,7 +292,7 @@ class Run:
         from helpers.flops import file_size, totals
         from helpers.layer_table import layer_table
 
-        net = model if model is not None else self.table_model()
+        net = model if model is not None else self.model_or_untrained()
         table = layer_table(net)
         costs = {
             "model": self.settings.model,
@@ -319,14 +306,13 @@ class Run:
             self.record("costs")
         return table, costs
 
-    def companion(self) -> Run | None:
-        """The run of ``transfer_model``, the pretrained model trained beside this run's model:
-        a run folder of its own, ``transfer/`` inside this one, with the same data settings, the
-        model's natural input size and ``transfer_epochs`` (None when there is none)."""
+    def transfer_run(self) -> Run | None:
+        """The run of ``transfer_model`` in ``transfer/`` inside this one: the same data settings, its
+        natural input size, ``transfer_epochs`` (None when there is none or this run trains it)."""
         from helpers.models import NATURAL_INPUTS
 
         name = self.settings.transfer_model
-        if not name or self.files.root.name == TRANSFER_DIR:
+        if not name or name == self.settings.model:
             return None
         if self.settings.input_shape[-1] != 3:  # an ImageNet backbone reads RGB photos
             self.log(f"transfer_model {name} skipped: {self.settings.dataset} images are not RGB")

@@ -1,14 +1,8 @@
-"""One process at a time per run folder: an OS lock held for the length of a run.
+"""One process at a time per run folder: an OS lock (``fcntl.flock`` on ``.run.lock``) held for a run.
 
-``python -m helpers.series`` and ``python -m helpers.train`` hold their run folder
-with ``fcntl.flock`` on its ``.run.lock`` (the holder's process id written inside).
-The kernel releases the lock when the process ends, however it ends, so a run
-killed with SIGKILL never leaves its folder locked. A second run on a held folder
-stops at once with one line naming the folder and the holder's process id.
-
-The holder's children (the series' notebook kernels, and anything they start)
-inherit ``$CLOTHING_RUN_HELD``, the folder their parent holds, and pass through:
-a series never blocks its own kernels.
+The kernel releases it when the process ends, however it ends (SIGKILL included); a second run
+stops at once naming the holder's process id. Children inherit ``$CLOTHING_RUN_HELD`` and pass
+through, so a series never blocks its own notebook kernels.
 """
 
 from __future__ import annotations

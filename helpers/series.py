@@ -1,23 +1,10 @@
 """Run the numbered notebooks in order with papermill, into one run folder.
 
-    python -m helpers.series                                  # the demo profile into runs/demo/
-    python -m helpers.series --profile quick                  # the CI-sized profile
-    python -m helpers.series -p epochs 3 -p model baseline_bn --name my-run
-    python -m helpers.series -f params.yaml --from 04         # settings from a file; 04 onwards
-    python -m helpers.series --only 06 --log-output --timeout 1800
+    python -m helpers.series --profile quick -p epochs 3 --name my-run   # or -f params.yaml
+    python -m helpers.series --from 04 --only 06 --log-output --timeout 1800
 
-Parameters are checked before anything runs (a misspelt ``-p epoch 3`` or
-``-p epochs abc`` stops with one line naming it); relative paths are resolved
-against the folder you run this from. Executed copies land in
-``runs/<name>/notebooks/`` with each kernel's own log beside them. While a
-notebook runs, a line every ``--heartbeat`` seconds says how long it has been
-running; ``--log-output`` streams every cell's output instead. On failure the
-runner names the notebook, the failing cell and its error, and how to continue
-(``--from``).
-
-Over 300 lines on purpose: the command line, the parameter checks, the
-heartbeat and the failure report all serve one runner and share its state;
-split, each would import the others.
+Parameters are checked first; executed copies and kernel logs land in ``runs/<name>/notebooks/``;
+a failure names the notebook, the cell, its error and how to continue (``--from``).
 """
 
 from __future__ import annotations
@@ -75,18 +62,12 @@ class _QuietKnownParameters(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        return not (
-            message.startswith("Passed unknown parameter: ")
-            and message.rsplit(": ", 1)[1] in PARAMETERS
-        )
+        unknown = message.startswith("Passed unknown parameter: ")
+        return not (unknown and message.rsplit(": ", 1)[1] in PARAMETERS)
 
 
 def kernel_manager(log_path: Path, timeout: float | None) -> type:
-    """A kernel manager that logs the kernel's own stderr to ``log_path`` and kills it after ``timeout`` s.
-
-    ``start_kernel`` is jupyter_client's public entry point; ``stderr`` is passed on to the
-    process launcher, and ``provisioner.pid`` names the process to stop.
-    """
+    """A kernel manager that logs the kernel's own stderr to ``log_path`` and kills it after ``timeout`` s."""
     from jupyter_client.manager import AsyncKernelManager
 
     class SeriesKernelManager(AsyncKernelManager):
@@ -125,27 +106,21 @@ def kernel_manager(log_path: Path, timeout: float | None) -> type:
     return SeriesKernelManager
 
 
-class _Heartbeat:
+@contextlib.contextmanager
+def _heartbeat(name: str, every: float, log: Callable):
     """A line every ``every`` seconds while a notebook runs: long training cells are not silent."""
+    stop, started = threading.Event(), time.perf_counter()
 
-    def __init__(self, name: str, every: float, log: Callable):
-        self.name, self.every, self.log = name, every, log
-        self.stop = threading.Event()
-        self.started = time.perf_counter()
-        self.thread = threading.Thread(target=self._beat, daemon=True)
+    def beat() -> None:
+        while not stop.wait(every):
+            log(f"      {name}: still running ({(time.perf_counter() - started) / 60:.1f} min)")
 
-    def _beat(self) -> None:
-        while not self.stop.wait(self.every):
-            minutes = (time.perf_counter() - self.started) / 60
-            self.log(f"      {self.name}: still running ({minutes:.1f} min)")
-
-    def __enter__(self):
-        if self.every:
-            self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
+    if every:
+        threading.Thread(target=beat, daemon=True).start()
+    try:
+        yield
+    finally:
+        stop.set()
 
 
 def run_series(
@@ -159,9 +134,8 @@ def run_series(
     log_output: bool = False,
     heartbeat: float = 0,
 ) -> RunFiles:
-    """Execute ``notebooks`` (default: every numbered one) in order; return the run folder.
-
-    The run folder is held (:func:`helpers.run_lock.hold`) from the first notebook to the summary."""
+    """Execute ``notebooks`` (default: every numbered one) in order, holding the run folder
+    (:func:`helpers.run_lock.hold`) until the summary; return the run folder."""
     parameters = dict(parameters or {})
     profile = profile or parameters.pop("profile", None)  # --profile wins over -p profile
     parameters.pop("profile", None)
@@ -186,26 +160,24 @@ def run_series(
             logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
             logging.getLogger("papermill").setLevel(logging.INFO)
         log(f"Series: {len(notebooks)} notebooks, profile {profile}, run folder {run.root}")
+        given = {**parameters, "profile": profile, "run_dir": str(run.root)}
         for index, notebook in enumerate(notebooks, start=1):
             output = run.executed / notebook.name
             kernel_log = output.with_suffix(".kernel.log")
             manager = kernel_manager(kernel_log, timeout)
             started = time.perf_counter()
-            log(
-                f"[{index}/{len(notebooks)}] {notebook.stem} ...",
-                end="\n" if log_output else " ",
-                flush=True,
-            )
+            end = "\n" if log_output else " "
+            log(f"[{index}/{len(notebooks)}] {notebook.stem} ...", end=end, flush=True)
             resume = (
                 f"continue with: python -m helpers.series --from {notebook.name[:2]} --profile {profile} "
                 f"-p run_dir {run.root} (and the same -p/-f)"
             )
             try:
-                with _Heartbeat(notebook.stem, heartbeat, log):
+                with _heartbeat(notebook.stem, heartbeat, log):
                     papermill.execute_notebook(
                         str(notebook),
                         str(output),
-                        parameters={**parameters, "profile": profile, "run_dir": str(run.root)},
+                        parameters=given,
                         kernel_name=kernel,
                         cwd=str(notebook.parent),
                         progress_bar=False,
@@ -213,7 +185,6 @@ def run_series(
                         kernel_manager_class=manager,
                     )
             except PapermillExecutionError as err:
-                manager.finish()
                 log("FAILED")
                 first_line = (err.source or "").strip().splitlines()[:1] or [""]
                 raise NotebookFailed(
@@ -221,21 +192,18 @@ def run_series(
                     f"(`{first_line[0]}`): {err.ename}: {err.evalue}\n  executed copy: {output}\n  {resume}"
                 ) from None
             except Exception as err:  # a dead kernel or a time-out: no cell raised
-                manager.finish()
                 log("FAILED")
-                why = (
-                    f"exceeded --timeout {timeout:g} s"
-                    if manager.timed_out
-                    else f"stopped: {type(err).__name__}: {err}"
-                )
+                why = f"stopped: {type(err).__name__}: {err}"
+                if manager.timed_out:
+                    why = f"exceeded --timeout {timeout:g} s"
                 raise NotebookFailed(
                     f"{notebook.name} {why}\n  kernel log: {kernel_log}\n  {resume}"
                 ) from None
-            manager.finish()
+            finally:
+                manager.finish()
             log(f"done in {time.perf_counter() - started:.1f} s")
         from helpers.summary import write_summary
 
-        given = {**parameters, "profile": profile, "run_dir": str(run.root)}
         write_summary(Run.open(given, writer=False, log=lambda _: None))
         return run
 
@@ -244,36 +212,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m helpers.series", description=__doc__.split("\n")[0]
     )
-    parser.add_argument(
-        "--profile", choices=sorted(PROFILES), help="default: $CLOTHING_PROFILE or demo"
-    )
-    parser.add_argument("--name", help="run folder name under runs/ (default: the profile)")
-    parser.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("NAME", "VALUE"),
-        help="notebook parameter, e.g. -p epochs 3",
-    )
-    parser.add_argument("-f", "--parameters-file", type=Path, help="YAML file of name: value")
-    parser.add_argument(
-        "--notebooks", type=Path, default=NOTEBOOKS_DIR, help="folder of NN_*.ipynb"
-    )
-    parser.add_argument(
-        "--only", nargs="+", default=(), help="run only notebooks whose name contains one"
-    )
-    parser.add_argument("--from", dest="start", help="start at this notebook (e.g. 04)")
-    parser.add_argument("--timeout", type=float, help="seconds one notebook may run")
-    parser.add_argument("--log-output", action="store_true", help="stream every cell's output")
-    parser.add_argument(
-        "--heartbeat",
-        type=float,
-        default=60,
-        help="seconds between 'still running' lines (0: none)",
-    )
-    parser.add_argument("--kernel", default="python3")
+    add = parser.add_argument
+    add("--profile", choices=sorted(PROFILES), help="default: $CLOTHING_PROFILE or demo")
+    add("--name", help="run folder name under runs/ (default: the profile)")
+    add("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+        help="notebook parameter, e.g. -p epochs 3")  # fmt: skip
+    add("-f", "--parameters-file", type=Path, help="YAML file of name: value")
+    add("--notebooks", type=Path, default=NOTEBOOKS_DIR, help="folder of NN_*.ipynb")
+    add("--only", nargs="+", default=(), help="run only notebooks whose name contains one")
+    add("--from", dest="start", help="start at this notebook (e.g. 04)")
+    add("--timeout", type=float, help="seconds one notebook may run")
+    add("--log-output", action="store_true", help="stream every cell's output")
+    add("--heartbeat", type=float, default=60, help="'still running' line every N s (0: none)")
+    add("--kernel", default="python3")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     try:

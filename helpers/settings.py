@@ -1,13 +1,8 @@
-"""Run settings: one definition of every parameter, the profiles, and their validation.
+"""Run settings: one definition of every parameter (:data:`PARAMETERS`), the profiles, validation.
 
-Every notebook's ``parameters`` cell, ``python -m helpers.series -p``,
-``python -m helpers.train -p`` and the benchmarks read the names defined here
-(:data:`PARAMETERS`); nothing else keeps a list of them. A setting takes, in
-order: the value given explicitly (not ``None``); the value the run folder's
-``run.json`` recorded, when that run used the same profile; the profile's value;
-the default below. The profile is the ``profile`` parameter, else
-``$CLOTHING_PROFILE`` (the test suite sets ``quick``), else the recorded one,
-else ``demo``. Relative paths are resolved against the caller's folder.
+A setting takes, in order: the value given (not ``None``); the value the run folder's ``run.json``
+recorded under the same profile; the profile's; the default. The profile is the ``profile``
+parameter, else ``$CLOTHING_PROFILE``, else the recorded one, else ``demo``.
 """
 
 from __future__ import annotations
@@ -35,7 +30,7 @@ def _zoo() -> list[str]:
 
 
 def _recipes() -> list[str]:
-    from helpers.training.recipe import RECIPES
+    from helpers.recipes import RECIPES
 
     return sorted(RECIPES)
 
@@ -126,10 +121,15 @@ PARAMETERS: dict[str, Parameter] = {
                   choices=("auto", "official", "grouped")),
         Parameter("groups", "path", "folders: a CSV of image ids and their contributor "
                   "(sender_id), e.g. the clothing dataset's images.csv", optional=True),
+        Parameter("duplicates", "path", "folders: near-duplicate pairs (helpers.health's "
+                  "duplicates.csv; default: the data folder's) a computed split keeps together",
+                  optional=True),
+        Parameter("corrections", "path", "a path,label CSV of fixed labels (default: the data "
+                  "folder's corrections.csv), applied to the labels table", optional=True),
         Parameter("label_column", "str", "product_images: the styles.csv column used as label",
                   choices=("gender", "masterCategory", "subCategory", "articleType", "baseColour",
                            "season", "year", "usage")),
-        Parameter("min_images", "int", "Kaggle sets: drop classes with fewer images", minimum=1),
+        Parameter("min_images", "int", "folders and Kaggle sets: drop classes with fewer images", minimum=1),
         Parameter("max_images", "int", "cap on images, sampled evenly per split and class",
                   minimum=1, optional=True),
         Parameter("image_size", "int", "side of the square model input, in pixels",
@@ -149,7 +149,7 @@ PARAMETERS: dict[str, Parameter] = {
                   choices=("auto", "memory", "disk", "none")),
         Parameter("class_weights", "bool", "weight the loss by inverse class frequency"),
         Parameter("recipe", "str", "training recipe by name (None: the model's own; on photos "
-                  "the seed CNNs take 'photo'); see helpers.training.recipe.RECIPES",
+                  "the plain CNNs take 'photo'); see helpers.recipes.RECIPES",
                   choices=_recipes, optional=True),
         Parameter("strategy", "str", "auto, one, mirrored (local GPUs) or multiworker (TF_CONFIG)",
                   choices=("auto", "one", "mirrored", "multiworker")),
@@ -159,70 +159,33 @@ PARAMETERS: dict[str, Parameter] = {
 }  # fmt: skip
 
 DEFAULTS: dict[str, Any] = {
-    "dataset": "sample",
-    "data_dir": None,
+    "dataset": "sample", "data_dir": None,
     "sample_images": 2500,  # every embedded photo (2,479)
-    "source": "auto",
-    "split": "auto",
-    "groups": None,
-    "label_column": "articleType",
-    "min_images": 1,
-    "max_images": None,
-    "image_size": 256,
-    "model": "deepfashion_cnn",
-    "transfer_model": None,
-    "transfer_epochs": 3,
-    "epochs": 10,
-    "batch_size": 32,
-    "patience": 3,
-    "seed": 42,
-    "loader": "tf.data",
-    "cache": "auto",
-    "class_weights": False,
-    "recipe": None,
-    "strategy": "auto",
-    "precision": "auto",
-}
+    "source": "auto", "split": "auto", "groups": None, "duplicates": None, "corrections": None,
+    "label_column": "articleType", "min_images": 1, "max_images": None,
+    "image_size": 256, "model": "deepfashion_cnn", "transfer_model": None, "transfer_epochs": 3,
+    "epochs": 10, "batch_size": 32, "patience": 3, "seed": 42,
+    "loader": "tf.data", "cache": "auto", "class_weights": False, "recipe": None,
+    "strategy": "auto", "precision": "auto",
+}  # fmt: skip
 
 PROFILES: dict[str, dict[str, Any]] = {
-    # 1,500 of the embedded real photos (DeepFashion's layout): the write-up's 256x256 CNN from
+    # 1,500 of the embedded real photos (DeepFashion's layout): the 256x256 DeepFashion CNN from
     # scratch beside a fine-tuned ImageNet EfficientNet-Lite0, within 20 minutes on 2 CPU cores.
-    "demo": {
-        "sample_images": 1500,
-        "epochs": 8,
-        "transfer_model": "efficientnet_lite0",
-        "transfer_epochs": 3,
-    },
+    "demo": {"sample_images": 1500, "epochs": 8, "transfer_model": "efficientnet_lite0",
+             "transfer_epochs": 3},
     # CI-sized: 300 photos, one epoch.
-    "quick": {
-        "sample_images": 300,
-        "epochs": 1,
-        "batch_size": 16,
-        "transfer_model": "efficientnet_lite0",
-        "transfer_epochs": 1,
-    },
+    "quick": {"sample_images": 300, "epochs": 1, "batch_size": 16,
+              "transfer_model": "efficientnet_lite0", "transfer_epochs": 1},
     # Fashion-MNIST's full 60k/10k split at 28x28x1 with our smallest model (bench/fashion_mnist.py).
-    FASHION_MNIST: {
-        "dataset": FASHION_MNIST,
-        "image_size": 28,
-        "model": "ours_tiny",
-        "epochs": 30,
-        "batch_size": 128,
-        # The recipe's cosine schedule spans all 30 epochs; stopping early, mid-schedule at a high
-        # learning rate, ended a run at epoch 10 with 91.2% (30 epochs: 93.8%, the benchmark).
-        "patience": 30,
-    },
+    # The recipe's cosine schedule spans all 30 epochs; stopping early, mid-schedule at a high
+    # learning rate, ended a run at epoch 10 with 91.2% (30 epochs: 93.8%, the benchmark).
+    FASHION_MNIST: {"dataset": FASHION_MNIST, "image_size": 28, "model": "ours_tiny", "epochs": 30,
+                    "batch_size": 128, "patience": 30},
     # The real benchmark: official partition, 46 categories skewed 4,000 to 1, sized for one GPU.
-    "deepfashion": {
-        "dataset": "deepfashion",
-        "image_size": 256,
-        "model": "deepfashion_cnn",
-        "epochs": 15,
-        "batch_size": 128,
-        "patience": 3,
-        "class_weights": True,
-    },
-}
+    "deepfashion": {"dataset": "deepfashion", "image_size": 256, "model": "deepfashion_cnn",
+                    "epochs": 15, "batch_size": 128, "patience": 3, "class_weights": True},
+}  # fmt: skip
 
 
 class Settings(Mapping):
@@ -250,10 +213,6 @@ class Settings(Mapping):
         return f"Settings({dict(self._values)!r})"
 
     @property
-    def run_dir(self) -> Path:
-        return self._values["run_dir"]
-
-    @property
     def input_shape(self) -> tuple[int, int, int]:
         from helpers.data.registry import dataset_kind
 
@@ -266,13 +225,9 @@ class Settings(Mapping):
         return resolve(dict(self.as_json(), **changes))
 
 
-def unknown_names(names) -> list[str]:
-    return sorted(set(names) - set(PARAMETERS))
-
-
 def check_names(names) -> None:
     """Refuse names that are not settings, listing the known ones (a misspelt ``-p epoch 3``)."""
-    unknown = unknown_names(names)
+    unknown = sorted(set(names) - set(PARAMETERS))
     if unknown:
         raise ParameterError(
             ", ".join(unknown),
@@ -383,11 +338,8 @@ def checked_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def from_namespace(namespace: Mapping[str, Any]) -> dict[str, Any]:
-    """The settings a notebook's parameters cell (or papermill) left in ``globals()``.
-
-    Only plain values count: a later cell's Keras model in a variable called ``model`` is not
-    a setting (running the notebook's cells again must not read it as one).
-    """
+    """The settings a notebook's parameters cell (or papermill) left in ``globals()``: plain values
+    only (a later cell's Keras model called ``model`` is not a setting)."""
     plain = (str, int, float, bool, Path, type(None))
     return {
         name: namespace[name]

@@ -1,11 +1,6 @@
-"""The results summary of a run: one table in the seed write-ups' style, plus links to the figures.
-
-Only artifacts made with the run's current settings are shown; one that is
-missing or stale (made with other settings) is named with the notebook that
-remakes it, never mixed into the table.
+"""The results summary of a run: one table and links to the figures, of current artifacts only
+(a missing or stale one is named with the notebook that remakes it).
 """
-
-from __future__ import annotations
 
 import os
 from pathlib import Path
@@ -17,39 +12,26 @@ from helpers.latency import cpu_description
 from helpers.run import TRANSFER_DIR, Run
 
 NOTEBOOK_OF = {
-    "model": "03_training",
-    "costs": "05_flops",
-    "evaluation": "06_evaluation",
+    "model": "03_training", "costs": "05_flops", "evaluation": "06_evaluation",
     "optimization": "07_optimization",
-}
+}  # fmt: skip
 # Which artifact each figure belongs to: a figure is shown only while its artifact is current.
 FIGURE_OF = {
-    "class_distribution": "labels",
-    "samples": "labels",
-    "augmentation": "labels",
+    **dict.fromkeys(("class_distribution", "samples", "augmentation"), "labels"),
     "learning_curves": "model",
-    "receptive_field_growth": "fields",
-    "receptive_field_box": "fields",
+    **dict.fromkeys(("receptive_field_growth", "receptive_field_box"), "fields"),
     "flops_by_layer": "costs",
-    "confusion_counts": "evaluation",
-    "confusion_normalised": "evaluation",
-    "per_class_accuracy": "evaluation",
-    "confident_mistakes": "evaluation",
-    "explanations": "evaluation",
+    **dict.fromkeys(
+        ("confusion_counts", "confusion_normalised", "per_class_accuracy", "confident_mistakes",
+         "explanations"), "evaluation",
+    ),
     "accuracy_vs_latency": "optimization",
-}
+}  # fmt: skip
 COLUMNS = {
-    "model": "model",
-    "input": "input size",
-    "accuracy": "accuracy",
-    "top3": "top-3",
-    "top5": "top-5",
-    "params": "params",
-    "macs": "MACs (M)",
-    "flops": "FLOPs (M)",
-    "file_bytes": "file size (MB)",
-    "latency": "latency p50 (ms)",
-}
+    "model": "model", "input": "input size", "accuracy": "accuracy", "top3": "top-3",
+    "top5": "top-5", "params": "params", "macs": "MACs (M)", "flops": "FLOPs (M)",
+    "file_bytes": "file size (MB)", "latency": "latency p50 (ms)",
+}  # fmt: skip
 
 
 def _current(run: Run, artifact: str, path: Path) -> dict:
@@ -57,9 +39,8 @@ def _current(run: Run, artifact: str, path: Path) -> dict:
 
 
 def summary_table(run: Run) -> pd.DataFrame:
-    """One row for the trained model, plus one per optimised variant when 07 measured them;
-    then the same for the run's transfer model (``transfer_model``), when it has one."""
-    tables = [_one_model(r) for r in (run, run.companion()) if r is not None]
+    """One row per model and optimised variant, for the run and its transfer model."""
+    tables = [_one_model(r) for r in (run, run.transfer_run()) if r is not None]
     return pd.concat([t for t in tables if len(t)] or tables[:1], ignore_index=True)
 
 
@@ -79,36 +60,24 @@ def _one_model(run: Run) -> pd.DataFrame:
     name = training.get("model") or costs.get("model") or run.settings.model
     if run.files.root.name == TRANSFER_DIR and not training:
         return pd.DataFrame(columns=list(COLUMNS))
-    rows = [
-        {
-            "model": name,
-            "input": "x".join(map(str, shape)) or "—",
-            "accuracy": metrics.get("accuracy", training.get("test", {}).get("accuracy")),
-            "top3": metrics.get("top3_accuracy"),
-            "top5": metrics.get("top5_accuracy"),
-            "params": costs.get("params", training.get("params")),
-            "macs": costs.get("macs"),
-            "flops": costs.get("flops"),
-            "file_bytes": costs.get("file_bytes")
-            or (files.model.stat().st_size if training and files.model.exists() else None),
-        }
-    ]
+    saved = files.model.stat().st_size if training and files.model.exists() else None
+    rows = [{
+        "model": name, "input": "x".join(map(str, shape)) or "—",
+        "accuracy": metrics.get("accuracy", training.get("test", {}).get("accuracy")),
+        "top3": metrics.get("top3_accuracy"), "top5": metrics.get("top5_accuracy"),
+        "params": costs.get("params", training.get("params")), "macs": costs.get("macs"),
+        "flops": costs.get("flops"), "file_bytes": costs.get("file_bytes") or saved,
+    }]  # fmt: skip
     if run.current("optimization"):
         for variant in pd.read_csv(files.optimization).to_dict("records"):
             if variant.get("variant") == "Keras float32":  # the trained model itself: row 1
                 rows[0]["latency"] = variant.get("latency_p50_ms")
                 continue
-            rows.append(
-                {
-                    "model": f"{name} · {variant['variant']}",
-                    "input": rows[0]["input"],
-                    **{
-                        k: variant.get(k)
-                        for k in ("accuracy", "params", "macs", "flops", "file_bytes")
-                    },
-                    "latency": variant.get("latency_p50_ms"),
-                }
-            )
+            costs = {
+                k: variant.get(k) for k in ("accuracy", "params", "macs", "flops", "file_bytes")
+            }
+            model, latency = f"{name} · {variant['variant']}", variant.get("latency_p50_ms")
+            rows.append({"model": model, "input": rows[0]["input"], **costs, "latency": latency})  # fmt: skip
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
@@ -139,26 +108,21 @@ def _link(target: Path, links_from: Path | None, root: Path) -> str:
 
 
 def summary_markdown(run: Run, links_from: Path | None = None) -> str:
-    """The summary's Markdown: the results table, what is missing or stale, and every figure,
-    linked relative to ``links_from`` (default: the run folder, as in ``summary.md``)."""
-    lines = [f"# Results of run `{run.files.root.name}`", ""]
-    lines.append(_formatted(summary_table(run)).to_markdown(index=False, disable_numparse=True))
+    """The summary's Markdown: table, missing or stale artifacts, figures linked."""
+    table = _formatted(summary_table(run)).to_markdown(index=False, disable_numparse=True)
+    lines = [f"# Results of run `{run.files.root.name}`", "", table, ""]
     lines += [
-        "",
         "FLOPs = 2 x MACs of convolutions and dense layers, per image. Accuracy is on the test split."
-        " Latency: one image, median, measured in 07 on "
-        f"{cpu_description()}.",
+        f" Latency: one image, median, measured in 07 on {cpu_description()}.",
         "",
     ]
-    missing = {
-        artifact: run.stale(artifact) for artifact in NOTEBOOK_OF if run.stale(artifact) is not None
-    }
-    if missing:
-        lines += ["## Not in the table", ""]
-        lines += [
-            f"- {reason}: run {NOTEBOOK_OF[artifact]}" for artifact, reason in missing.items()
-        ]
-        lines.append("")
+    from helpers.health import health_lines
+
+    checked = health_lines(run)
+    lines += ["## Health check", "", *[f"- {line}" for line in checked], ""] if checked else []
+    missing = {artifact: run.stale(artifact) for artifact in NOTEBOOK_OF}
+    missing = [f"- {why}: run {NOTEBOOK_OF[a]}" for a, why in missing.items() if why is not None]
+    lines += ["## Not in the table", "", *missing, ""] if missing else []
     figures = sorted(run.files.figures.glob("*.png")) if run.files.figures.exists() else []
     figures = [p for p in figures if p.stem in FIGURE_OF and run.current(FIGURE_OF[p.stem])]
     if figures:
@@ -176,8 +140,7 @@ def write_summary(run: Run) -> Path:
 
 
 def show_summary(run: Run, folder: Path | None = None):
-    """The summary for a notebook's output: its figure links relative to ``folder`` (default: the
-    working directory, the notebook's own folder), so they open from the notebook."""
+    """The summary for a notebook, its figure links relative to ``folder`` (default: cwd)."""
     from IPython.display import Markdown
 
     return Markdown(summary_markdown(run, links_from=Path.cwd() if folder is None else folder))

@@ -1,16 +1,7 @@
-"""Quiet TensorFlow's C++ start-up lines, and only those, in every process that imports ``helpers``.
-
-``TF_CPP_MIN_LOG_LEVEL=2`` hides TensorFlow's INFO and WARNING lines once its logging is set up, but
-a few lines come earlier, from static initialisers that write straight to file descriptor 2 (absl's
-"All log messages before absl::InitializeLog()" banner, ``port.cc``'s oneDNN note, ``cudart_stub``'s
-"Could not find cuda drivers"), and on a machine without a CUDA driver the first device query logs
-``failed call to cuInit`` as an ERROR. In Jupyter each becomes a red stderr box that looks like a
-failure. :func:`install` adds a one-shot import hook: the first ``import tensorflow`` (directly or
-through Keras) runs with file descriptor 2 captured; afterwards every captured line is written back
-except those start-up lines. Real errors, and everything TensorFlow logs later, still show.
+"""Quiet TensorFlow's C++ start-up lines (written to file descriptor 2 before its log level applies,
+red boxes in Jupyter), and only those: :func:`install`'s one-shot import hook captures fd 2 during
+the first ``import tensorflow`` and writes back every other line.
 """
-
-from __future__ import annotations
 
 import contextlib
 import importlib.abc
@@ -20,7 +11,8 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 
 # Start-up lines TensorFlow writes before its log level applies (or, for cuInit, only because there
 # is no CUDA driver on this machine). Each pattern names its source file, so nothing else matches.
@@ -36,18 +28,12 @@ CUINIT_LINE = re.compile(
 )
 
 
-def keep_line(line: str, no_driver: bool) -> bool:
-    """Whether a captured stderr line is shown: everything but the known start-up lines."""
-    text = line.rstrip("\r\n")
-    if STARTUP_LINES.match(text):
-        return False
-    return not (no_driver and CUINIT_LINE.match(text))
-
-
 def filter_startup(text: str) -> str:
     """``text`` without TensorFlow's start-up lines (cuInit's only when no CUDA driver was found)."""
     no_driver = NO_DRIVER in text and "Could not find cuda drivers" in text
-    return "".join(line for line in text.splitlines(keepends=True) if keep_line(line, no_driver))
+    lines = [(line, line.rstrip("\r\n")) for line in text.splitlines(keepends=True)]
+    drop = lambda t: STARTUP_LINES.match(t) or (no_driver and CUINIT_LINE.match(t))  # noqa: E731
+    return "".join(line for line, bare in lines if not drop(bare))
 
 
 @contextlib.contextmanager
@@ -71,19 +57,6 @@ def captured_stderr_fd() -> Iterator[list[str]]:
         os.close(saved)
 
 
-def _write_stderr(text: str) -> None:
-    if text:
-        with contextlib.suppress(OSError):
-            os.write(2, text.encode("utf-8", "replace"))
-
-
-def _python_level(logger: logging.Logger) -> None:
-    """TF_CPP_MIN_LOG_LEVEL for TensorFlow's Python logger too (its ``get_logger()`` sets INFO in
-    Jupyter, where "INFO:tensorflow:Assets written to ..." then shows as a red box)."""
-    level = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2").strip()
-    logger.setLevel(PYTHON_LEVELS.get(level, logging.ERROR))
-
-
 def _quiet_exec(exec_module):
     """``exec_module`` of TensorFlow's loader, with its start-up lines filtered out."""
 
@@ -101,10 +74,15 @@ def _quiet_exec(exec_module):
                 # initialises no device, so logical-device configuration still works later).
                 with contextlib.suppress(Exception):
                     module.config.list_physical_devices("GPU")
-                with contextlib.suppress(Exception):
-                    _python_level(module.get_logger())
+                with contextlib.suppress(
+                    Exception
+                ):  # its Python logger too ("INFO:tensorflow:...")
+                    level = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2").strip()
+                    module.get_logger().setLevel(PYTHON_LEVELS.get(level, logging.ERROR))
         finally:
-            _write_stderr(filter_startup("".join(captured)))
+            if text := filter_startup("".join(captured)):
+                with contextlib.suppress(OSError):
+                    os.write(2, text.encode("utf-8", "replace"))
 
     return run
 
@@ -123,15 +101,55 @@ class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
         return spec
 
 
-# TF_CPP_MIN_LOG_LEVEL for TensorFlow's Python logger too ("INFO:tensorflow:Assets written to ...").
 PYTHON_LEVELS = {"0": logging.INFO, "1": logging.WARNING, "2": logging.ERROR, "3": logging.CRITICAL}
 
 
 def install() -> None:
-    """Set TensorFlow's log level (your own value wins), for its C++ and its Python logging, and
-    quiet its start-up lines."""
+    """Set TensorFlow's C++ and Python log level (your own value wins); quiet its start-up lines."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if "tensorflow" in sys.modules or os.environ.get("CLOTHING_TF_STARTUP_LOG") == "1":
         return
     if not any(isinstance(finder, _QuietTensorFlowFinder) for finder in sys.meta_path):
         sys.meta_path.insert(0, _QuietTensorFlowFinder())
+
+
+# TensorFlow's C++ and libjpeg's lines while decoding: command lines give their own reason per file.
+LIBRARY_LINES = re.compile(
+    rb"[IWE]\d{4} [\d:.]+ +\d+ [\w.-]+:\d+\] [^\n]*\n"
+    rb"|(Input file read error|Improper call to JPEG library in state \d+|Premature end of JPEG"
+    rb" file|Corrupt JPEG data: [^\n]*|Not a JPEG file: [^\n]*|Invalid JPEG file structure: "
+    rb"[^\n]*|Bogus [^\n]*|Unsupported marker type [^\n]*)\n"
+)
+
+
+def quiet_cli(main: Callable[[], int]) -> int:
+    """Run a command line's ``main`` with file descriptor 2 filtered of :data:`LIBRARY_LINES`."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        return main()
+    read_end, write_end = os.pipe()
+    sys.stderr.flush()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def pump() -> None:
+        pending = b""
+        with os.fdopen(read_end, "rb", buffering=0) as pipe:
+            while chunk := pipe.read(65536):
+                pending += chunk
+                cut = max(pending.rfind(b"\n"), pending.rfind(b"\r")) + 1
+                os.write(saved, LIBRARY_LINES.sub(b"", pending[:cut]))
+                pending = pending[cut:]
+        os.write(saved, LIBRARY_LINES.sub(b"", pending))
+
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    try:
+        return main()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        os.dup2(saved, 2)  # the pipe's last writer closes: the pump drains it and ends
+        thread.join(5)
+        os.close(saved)

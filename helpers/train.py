@@ -7,15 +7,9 @@
         python -m helpers.train --profile deepfashion -p data_dir /data/DeepFashion \\
         --run-dir /shared/runs/df --strategy multiworker          # and index 1 on the other machine
 
-It prints ``replicas: N`` before training, then one line per epoch, and writes
-the run folder's ``model.keras``, ``history.csv`` and ``training.json`` (the
-chief only, into a folder every worker can reach). Interrupt it and start it
-again with the same settings: it resumes from the last finished epoch. When the
-run folder's model is already current for these settings it says so and stops
-(``--force`` trains again). The run folder is held for the length of the run
-(:mod:`helpers.run_lock`): a second run on it stops at once, naming this one's process id.
-``--cpu-devices N`` splits this machine's CPU into N logical devices so
-``mirrored`` runs without GPUs.
+The chief writes ``model.keras``, ``history.csv`` and ``training.json`` (into a folder every
+worker reaches); the same command again resumes from the last finished epoch, or says the model
+is current (``--force`` trains again). ``--cpu-devices N`` lets ``mirrored`` run without GPUs.
 """
 
 from __future__ import annotations
@@ -33,23 +27,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m helpers.train", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--profile", help="demo, quick, fashion_mnist or deepfashion")
-    parser.add_argument("--run-dir", type=Path, help="the run folder (default runs/<profile>)")
-    parser.add_argument("--strategy", help="auto, one, mirrored or multiworker")
-    parser.add_argument("--cpu-devices", type=int, default=0, help="split the CPU into N devices")
-    parser.add_argument(
-        "-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-        help="any run setting, e.g. -p epochs 3",
-    )  # fmt: skip
-    parser.add_argument("-f", "--parameters-file", type=Path, help="YAML file of name: value")
-    parser.add_argument(
-        "--verbose", type=int, default=1, choices=(0, 1, 2),
+    add = parser.add_argument
+    add("--profile", help="demo, quick, fashion_mnist or deepfashion")
+    add("--run-dir", type=Path, help="the run folder (default runs/<profile>)")
+    add("--strategy", help="auto, one, mirrored or multiworker")
+    add("--cpu-devices", type=int, default=0, help="split the CPU into N devices")
+    add("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+        help="any run setting, e.g. -p epochs 3")  # fmt: skip
+    add("-f", "--parameters-file", type=Path, help="YAML file of name: value")
+    add("--verbose", type=int, default=1, choices=(0, 1, 2),
         help="1: a live bar in each epoch (a line every few seconds off a terminal) and a line "
-        "per epoch; 2: a line per epoch; 0: quiet",
-    )  # fmt: skip
-    parser.add_argument(
-        "--force", action="store_true", help="train again even when model.keras is current"
-    )
+        "per epoch; 2: a line per epoch; 0: quiet")  # fmt: skip
+    add("--force", action="store_true", help="train again even when model.keras is current")
     args = parser.parse_args(argv)
 
     from helpers.settings import command_line_parameters
@@ -100,4 +89,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from helpers.tf_logging import quiet_cli
+
+    sys.exit(quiet_cli(main))

@@ -1,15 +1,6 @@
-"""Every deployable form of a trained model, built and measured the same way in one process.
-
-The Keras float model, four LiteRT conversions (:mod:`helpers.litert`), the
-structured-pruned model (fine-tuned, and also as full int8) and the
-magnitude-pruned one (:mod:`helpers.pruning`). All are measured one after
-another on the same images: accuracy over the whole test split (streamed in
-batches, never held as one array), file size, parameters, FLOPs, median and
-95th-percentile single-image latency with the thread count, and batch
-throughput on a bounded sample.
+"""Every deployable form of a trained model (Keras float, LiteRT, ONNX, pruned), built and
+measured the same way in one process: accuracy on the streamed test split, size, FLOPs, latency.
 """
-
-from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,26 +13,17 @@ from helpers import atomic
 from helpers.flops import totals
 from helpers.latency import interleaved_latency_ms, tf_threads, throughput
 from helpers.litert import TFLITE_VARIANTS, LiteRTModel, to_tflite
+from helpers.onnx_variants import available as onnx_available
+from helpers.onnx_variants import build_onnx
 from helpers.paths import RunFiles
 from helpers.pruning import KeepPruned, nonzero_params, prune_magnitude, prune_structured
 
 # The comparison table's columns, as notebook 07 and bench/inference.py show them.
 TABLE_COLUMNS = [
-    "variant",
-    "accuracy",
-    "accuracy_change_points",
-    "file_bytes",
-    "size_ratio",
-    "params",
-    "flops",
-    "flops_ratio",
-    "threads",
-    "runtime",
-    "latency_p50_ms",
-    "latency_p95_ms",
-    "speedup_p50",
+    "variant", "accuracy", "accuracy_change_points", "file_bytes", "size_ratio", "params", "flops",
+    "flops_ratio", "threads", "runtime", "latency_p50_ms", "latency_p95_ms", "speedup_p50",
     "images_per_s",
-]
+]  # fmt: skip
 
 
 class KerasRunner:
@@ -73,19 +55,11 @@ class Variant:
     flops: int
 
     @classmethod
-    def from_model(
-        cls, name: str, model: keras.Model, runner, file_bytes: int, params: int | None = None
-    ) -> Variant:
+    def from_model(cls, name: str, model, runner, file_bytes: int, params: int | None = None):
         """A variant costed from ``model``'s architecture (``params``: e.g. the non-zero ones)."""
         cost = totals(model)
-        return cls(
-            name,
-            runner,
-            file_bytes,
-            cost["params"] if params is None else params,
-            cost["macs"],
-            cost["flops"],
-        )
+        params = cost["params"] if params is None else params
+        return cls(name, runner, file_bytes, params, cost["macs"], cost["flops"])
 
 
 def accuracy(predict: Callable[[np.ndarray], np.ndarray], batches) -> float:
@@ -107,32 +81,20 @@ class MeasureInputs:
 
 
 def measure(variants: list[Variant], inputs: MeasureInputs, runs: int = 50) -> pd.DataFrame:
-    """Accuracy, size, params, FLOPs, threads, p50/p95 single-image latency and throughput of every variant.
-
-    All in this process on the same images, the single-image latencies timed in turns
-    (:func:`interleaved_latency_ms`); ratios are against the first variant (the Keras float model).
-    """
+    """Accuracy, size, FLOPs, latency and throughput of every variant, against the first."""
     rows = []
-    latencies = interleaved_latency_ms(
-        [v.runner.predict for v in variants], inputs.sample[:1], runs
-    )
+    predicts = [v.runner.predict for v in variants]
+    latencies = interleaved_latency_ms(predicts, inputs.sample[:1], runs)
     for variant, (p50, p95) in zip(variants, latencies, strict=True):
         predict = variant.runner.predict
-        rows.append(
-            {
-                "variant": variant.name,
-                "accuracy": accuracy(predict, inputs.test),
-                "file_bytes": variant.file_bytes,
-                "params": variant.params,
-                "macs": variant.macs,
-                "flops": variant.flops,
-                "threads": variant.runner.threads,
-                "runtime": getattr(variant.runner, "runtime", ""),
-                "latency_p50_ms": round(p50, 3),
-                "latency_p95_ms": round(p95, 3),
-                "images_per_s": round(throughput(predict, inputs.sample), 1),
-            }
-        )
+        rows.append({
+            "variant": variant.name, "accuracy": accuracy(predict, inputs.test),
+            "file_bytes": variant.file_bytes, "params": variant.params, "macs": variant.macs,
+            "flops": variant.flops, "threads": variant.runner.threads,
+            "runtime": getattr(variant.runner, "runtime", ""), "latency_p50_ms": round(p50, 3),
+            "latency_p95_ms": round(p95, 3),
+            "images_per_s": round(throughput(predict, inputs.sample), 1),
+        })  # fmt: skip
     table = pd.DataFrame(rows)
     base = table.iloc[0]
     table["accuracy_change_points"] = ((table["accuracy"] - base["accuracy"]) * 100).round(2)
@@ -159,14 +121,10 @@ def recommend(table: pd.DataFrame, tolerance_points: float = 0.5) -> str:
     ]
     dropped = table[table["accuracy_change_points"] < -tolerance_points]
     if len(dropped):
-        lines.append(
-            "Lost more than that: "
-            + ", ".join(
-                f"{r['variant']} ({r['accuracy_change_points']:+.2f} points)"
-                for _, r in dropped.iterrows()
-            )
-            + "."
+        lost = (
+            f"{r.variant} ({r.accuracy_change_points:+.2f} points)" for r in dropped.itertuples()
         )
+        lines.append(f"Lost more than that: {', '.join(lost)}.")
     lines.append(f"Ship {best['variant']}.")
     return "\n".join(lines)
 
@@ -185,34 +143,32 @@ def fine_tune(
 
 
 def build_variants(
-    model: keras.Model,
-    files: RunFiles,
-    representative: np.ndarray,
-    train,
-    validation,
-    prune_ratio: float = 0.5,
-    finetune_epochs: int = 2,
-    log: Callable[[str], None] = print,
-    threads: int | None = None,
-    litert_kinds: tuple[str, ...] = TFLITE_VARIANTS,
-) -> list[Variant]:
-    """The Keras float model (``files.model``), the LiteRT conversions ``litert_kinds`` (default
-    all four), structured and magnitude pruning (fine-tuned; none when ``prune_ratio`` is 0), each
-    written into ``files``' folder under its fixed name.
-
-    The structured-pruned model is also converted to full int8, the combination
-    that cuts both FLOPs and bytes. A model that is not a chain skips pruning.
-    LiteRT variants run on ``threads`` threads (default: every core).
-    """
+    model: keras.Model, files: RunFiles, representative: np.ndarray, train, validation,
+    prune_ratio: float = 0.5, finetune_epochs: int = 2, log: Callable[[str], None] = print,
+    threads: int | None = None, litert_kinds: tuple[str, ...] = TFLITE_VARIANTS, onnx: bool = True,
+) -> list[Variant]:  # fmt: skip
+    """The Keras float model, its LiteRT ``litert_kinds``, ONNX float32/int8, and (``prune_ratio``
+    > 0, chain models) the structured-pruned model, also as full int8, and the magnitude-pruned one
+    (fine-tuned): each written into ``files``' folder; LiteRT and ONNX run on ``threads``."""
     variants = [
         Variant.from_model("Keras float32", model, KerasRunner(model), files.model.stat().st_size)
     ]
     for name in litert_kinds:
+        path = files.tflite(name)
         variants.append(
-            _litert_variant(
-                f"LiteRT {name}", model, name, representative, files.tflite(name), threads
-            )
+            _litert_variant(f"LiteRT {name}", model, name, representative, path, threads)
         )
+    if onnx and not onnx_available():
+        log("ONNX rows skipped: install onnx, tf2onnx and onnxruntime (pyproject.toml lists them)")
+    elif onnx:
+        try:
+            runners = build_onnx(model, files.root, representative, threads)
+        except ValueError as err:
+            log(f"ONNX rows skipped: {err}")
+            runners = {}
+        for kind, runner in runners.items():
+            size = runner.path.stat().st_size
+            variants.append(Variant.from_model(f"ONNX {kind}", model, runner, size))
     if prune_ratio <= 0:
         return variants
     try:
@@ -222,25 +178,11 @@ def build_variants(
         return variants
     fine_tune(pruned, train, validation, finetune_epochs)
     label = f"pruned {prune_ratio:.0%} filters"
-    atomic.save_model(pruned, files.variant_model("pruned"))
-    variants.append(
-        Variant.from_model(
-            f"Keras {label}",
-            pruned,
-            KerasRunner(pruned),
-            files.variant_model("pruned").stat().st_size,
-        )
-    )
-    variants.append(
-        _litert_variant(
-            f"LiteRT {label} + full int8",
-            pruned,
-            "full int8",
-            representative,
-            files.tflite("pruned full int8"),
-            threads,
-        )
-    )
+    size = atomic.save_model(pruned, files.variant_model("pruned")).stat().st_size
+    variants.append(Variant.from_model(f"Keras {label}", pruned, KerasRunner(pruned), size))
+    path = files.tflite("pruned full int8")
+    name = f"LiteRT {label} + full int8"
+    variants.append(_litert_variant(name, pruned, "full int8", representative, path, threads))
     sparse, masks = prune_magnitude(model, prune_ratio)
     fine_tune(sparse, train, validation, finetune_epochs, callbacks=[KeepPruned(masks)])
     path = files.variant_model("magnitude_pruned")
@@ -254,86 +196,57 @@ def build_variants(
     return variants
 
 
-def _litert_variant(
-    name: str,
-    model: keras.Model,
-    kind: str,
-    representative: np.ndarray,
-    path,
-    threads: int | None = None,
-) -> Variant:
+def _litert_variant(name: str, model, kind: str, representative, path, threads) -> Variant:
     content = to_tflite(model, kind, representative)
     atomic.write_bytes(path, content)
     return Variant.from_model(name, model, LiteRTModel(content, threads), len(content))
 
 
 def optimization_inputs(
-    labels,
-    image_size: int,
-    batch_size: int = 32,
-    calibration: int = 200,
-    sample: int = 256,
-    seed: int = 0,
+    labels, image_size: int, batch_size=32, calibration=200, sample=256, seed=0
 ) -> dict:
-    """What optimising needs from a labels table: ``measure`` inputs (the test split as batches,
-    a bounded sample), ``calibration`` training images (``representative``) and the loaders to
-    fine-tune on (``train``, ``val``). Memory stays bounded whatever the split's size."""
+    """What optimising needs, in bounded memory: measure inputs, calibration images, loaders."""
     from helpers.loading import InputSpec, load_inputs, split_batches
 
     batches = split_batches(InputSpec(labels, image_size, batch_size, seed, cache="auto"))
     train, test = labels.split("train"), labels.split("test")
+    calibrate = train.sample(min(calibration, len(train)), random_state=seed)
     return {
         "measure": MeasureInputs(
             batches["test"], load_inputs(labels, test.head(sample), image_size)
         ),
-        "representative": load_inputs(
-            labels, train.sample(min(calibration, len(train)), random_state=seed), image_size
-        ),
+        "representative": load_inputs(labels, calibrate, image_size),
         "train": batches["train"],
         "val": batches["val"],
     }
 
 
 def optimise_run(
-    run,
-    model: keras.Model,
-    prune_ratio: float = 0.5,
-    litert_kinds: tuple[str, ...] = TFLITE_VARIANTS,
-    runs: int = 50,
-    calibration: int = 200,
-) -> pd.DataFrame:
-    """Build and measure a run's variants on its own labels, write ``optimization.csv`` and
-    record it (notebook 07, for the run's model and for its transfer model alike). A table that
-    is current for this model and these settings is read back instead (say so in one line)."""
+    run, model: keras.Model, prune_ratio: float = 0.5,
+    litert_kinds: tuple[str, ...] = TFLITE_VARIANTS, runs: int = 50, calibration: int = 200,
+    onnx: bool = True,
+) -> pd.DataFrame:  # fmt: skip
+    """Build, measure and record a run's ``optimization.csv`` (one that is current: read back)."""
     if run.current("optimization"):
-        run.log(
-            f"{run.files.optimization.name} is current for this model: read back, not re-measured"
-        )
-        return pd.read_csv(run.files.optimization)
+        table = pd.read_csv(run.files.optimization)
+        if not (onnx and onnx_available()) or "ONNX float32" in set(table["variant"]):
+            run.log(
+                f"{run.files.optimization.name} is current for this model: read back, not re-measured"
+            )
+            return table
     settings = run.settings
-    labels = run.labels()
     inputs = optimization_inputs(
-        labels,
-        settings.image_size,
-        settings.batch_size,
-        calibration=calibration,
-        seed=settings.seed,
+        run.labels(), settings.image_size, settings.batch_size, calibration, seed=settings.seed
     )
     run.log(
         f"{settings.model}: {inputs['measure'].test.images:,} test images (streamed), "
         f"{len(inputs['representative'])} calibration images"
     )
     variants = build_variants(
-        model,
-        run.files,
-        inputs["representative"],
-        inputs["train"],
-        inputs["val"],
-        prune_ratio=prune_ratio,
-        finetune_epochs=max(1, min(2, settings.epochs)),  # fine-tuning after pruning
-        log=run.log,
-        litert_kinds=litert_kinds,
-    )
+        model, run.files, inputs["representative"], inputs["train"], inputs["val"], prune_ratio,
+        finetune_epochs=max(1, min(2, settings.epochs)), log=run.log, litert_kinds=litert_kinds,
+        onnx=onnx,
+    )  # fmt: skip
     table = measure(variants, inputs["measure"], runs=runs)
     atomic.write_csv(run.files.optimization, table)
     run.record("optimization")

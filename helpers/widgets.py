@@ -1,13 +1,6 @@
-"""An ipywidgets explorer of a run's test predictions, testable without a browser.
-
-Pick a true class (and optionally a predicted one: a confusion-matrix cell,
-or one of the most confused cells from a list) and browse those test images
-with their top-5 predictions; upload an image to classify it with the run's
-model. Everything the widgets show is computed by plain methods, so tests
-drive the widgets' values and read what they show.
+"""An ipywidgets explorer of a run's test predictions (browse by true and predicted class, upload a
+photo to classify), and a reviewer of flagged labels; plain methods, so tests drive them.
 """
-
-from __future__ import annotations
 
 import html
 import io
@@ -24,8 +17,7 @@ from helpers.images import read_image
 
 ALL = "(all)"
 ANY = "(any)"
-# The cell dropdown's "no cell" choice (ipywidgets 8 treats a None value as no selection at all).
-NO_CELL = ()
+NO_CELL = ()  # the cell dropdown's "no cell" (ipywidgets 8 treats None as no selection at all)
 
 
 def make_image_loader(labels: LabelSet) -> Callable[[str], np.ndarray]:
@@ -33,18 +25,8 @@ def make_image_loader(labels: LabelSet) -> Callable[[str], np.ndarray]:
     return lambda path: kind_of(labels).images.read(labels, path)
 
 
-# Longest side of a shown photo, in pixels: a 225x300 phone photo shows at 270x360, big enough to
-# see the garment; small images (28x28) are enlarged with square pixels.
-PHOTO_SIDE = 360
-UPLOAD_SIDE = 240
-# Tab titles short enough for JupyterLab's fixed tab width (longer ones are cut with an ellipsis).
-TAB_TITLES = ("browse", "classify a photo")
-
-
-def display_size(width: int, height: int, side: int = PHOTO_SIDE) -> tuple[int, int]:
-    """``(width, height)`` scaled so the longer side is ``side``, keeping the aspect ratio."""
-    scale = side / max(width, height)
-    return max(1, round(width * scale)), max(1, round(height * scale))
+PHOTO_SIDE, UPLOAD_SIDE = 360, 240  # longest side of a shown photo (small ones enlarged)
+TAB_TITLES = ("browse", "classify a photo")  # short enough for JupyterLab's fixed tab width
 
 
 def _png(image: Image.Image) -> bytes:
@@ -59,9 +41,9 @@ def png_bytes(pixels: np.ndarray, side: int = PHOTO_SIDE) -> bytes:
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
     image = Image.fromarray(array)
-    size = display_size(*image.size, side)
-    small = min(image.size) < 64
-    return _png(image.resize(size, Image.NEAREST if small else Image.BILINEAR))
+    scale = side / max(image.size)
+    size = tuple(max(1, round(d * scale)) for d in image.size)
+    return _png(image.resize(size, Image.NEAREST if min(image.size) < 64 else Image.BILINEAR))
 
 
 def placeholder_png(text: str, size: tuple[int, int]) -> bytes:
@@ -83,13 +65,10 @@ NO_UPLOAD = placeholder_png("your photo shows here", (UPLOAD_SIDE * 3 // 4, UPLO
 
 def top5_html(row: pd.Series) -> str:
     """A prediction row's top-5 as an HTML list, the true class marked."""
-    items = []
-    for rank in range(1, 6):
-        if f"top{rank}" not in row:
-            break
-        label, p = row[f"top{rank}"], row[f"top{rank}_p"]
-        mark = " ✓" if label == row["true"] else ""
-        items.append(f"<li>{html.escape(label)} {p:.1%}{mark}</li>")
+    ranked = [(row[f"top{r}"], row[f"top{r}_p"]) for r in range(1, 6) if f"top{r}" in row]
+    items = [
+        f"<li>{html.escape(c)} {p:.1%}{' ✓' if c == row['true'] else ''}</li>" for c, p in ranked
+    ]
     verdict = "correct" if row["true"] == row["predicted"] else "wrong"
     return (
         f"<b>{html.escape(row['path'])}</b><br>true: <b>{html.escape(row['true'])}</b>, "
@@ -101,13 +80,10 @@ class Explorer:
     """Browse test predictions by class or confusion cell; classify uploaded images."""
 
     def __init__(
-        self,
-        predictions: pd.DataFrame,
-        classes: list[str],
-        load_image: Callable[[str], np.ndarray],
-        model=None,
+        self, predictions: pd.DataFrame, classes: list[str],
+        load_image: Callable[[str], np.ndarray], model=None,
         most_confused: list[dict] | None = None,
-    ):
+    ):  # fmt: skip
         self.predictions = predictions.reset_index(drop=True)
         self.classes = list(classes)
         self.load_image = load_image
@@ -129,18 +105,15 @@ class Explorer:
         self.image = widgets.Image(format="png", value=NO_IMAGE)
         self.caption = widgets.HTML()
         self.upload = widgets.FileUpload(
-            accept="image/*",
-            multiple=False,
-            description="choose a photo",
-            layout=widgets.Layout(width="auto"),
+            accept="image/*", description="choose a photo", layout=widgets.Layout(width="auto")
         )
         self.upload_image = widgets.Image(format="png", value=NO_UPLOAD)
         self.upload_result = widgets.HTML(
-            "" if model is not None else "<i>no model loaded: upload disabled</i>"
+            "" if model else "<i>no model loaded: upload disabled</i>"
         )
         self.upload.disabled = model is None
-        self.true_class.observe(self._on_filter, "value")
-        self.predicted_class.observe(self._on_filter, "value")
+        for dropdown in (self.true_class, self.predicted_class):
+            dropdown.observe(self._on_filter, "value")
         self.cell.observe(self._on_cell, "value")
         self.index.observe(lambda _: self.show(), "value")
         self.upload.observe(self._on_upload, "value")
@@ -148,8 +121,7 @@ class Explorer:
         self._on_filter()
 
     @property
-    def selection(self) -> pd.DataFrame:
-        """Prediction rows matching the chosen true and predicted classes."""
+    def selection(self) -> pd.DataFrame:  # prediction rows of the chosen true and predicted classes
         rows = self.predictions
         if self.true_class.value != ALL:
             rows = rows[rows["true"] == self.true_class.value]
@@ -178,7 +150,6 @@ class Explorer:
                 self._choosing_cell = False
 
     def show(self) -> None:
-        """Display the selected image and its top-5."""
         rows = self.selection
         if rows.empty:
             self.image.value = NO_IMAGE
@@ -222,13 +193,12 @@ class Explorer:
     @property
     def widget(self) -> widgets.Widget:
         """The whole explorer, ready to display (ipywidgets 7, as in Colab, or 8)."""
-        browse = widgets.VBox(
-            [
-                widgets.HBox([self.true_class, self.predicted_class, self.cell]),
-                widgets.HBox([self.index, self.count]),
-                widgets.HBox([self.image, self.caption]),
-            ]
-        )
+        rows = [
+            [self.true_class, self.predicted_class, self.cell],
+            [self.index, self.count],
+            [self.image, self.caption],
+        ]
+        browse = widgets.VBox([widgets.HBox(row) for row in rows])
         classify = widgets.VBox(
             [self.upload, widgets.HBox([self.upload_image, self.upload_result])]
         )
@@ -239,8 +209,55 @@ class Explorer:
 
 
 def uploaded_files(value) -> list[tuple[str, bytes]]:
-    """``(name, content)`` of a FileUpload's value in either format: ipywidgets 8 gives a tuple of
-    dicts with ``name`` and ``content``, ipywidgets 7 (Colab's) a dict keyed by file name."""
+    """``(name, content)`` of a FileUpload's value (ipywidgets 8's tuple or 7's dict)."""
     if isinstance(value, dict):
         return [(name, bytes(item["content"])) for name, item in value.items()]
     return [(item["name"], bytes(item["content"])) for item in value]
+
+
+class Reviewer:
+    """Confirm or correct flagged photos' labels, saved to the data folder's ``corrections.csv``."""
+
+    def __init__(self, issues: pd.DataFrame, labels: LabelSet):
+        self.issues = issues.reset_index(drop=True)
+        self.labels = labels
+        self.index = widgets.IntSlider(min=0, max=max(len(self.issues) - 1, 0), description="photo")
+        self.label = widgets.Dropdown(options=list(labels.classes), description="label")
+        self.image = widgets.Image(format="png", value=NO_IMAGE)
+        self.caption = widgets.HTML()
+        self.confirm = widgets.Button(description="given label is right")
+        self.correct = widgets.Button(description="save this label")
+        self.confirm.on_click(lambda _: self.answer(self.row["label"]))
+        self.correct.on_click(lambda _: self.answer(self.label.value))
+        self.index.observe(lambda _: self.show(), "value")
+        self.show()
+
+    @property
+    def row(self) -> pd.Series:
+        return self.issues.iloc[self.index.value]
+
+    def show(self) -> None:
+        if self.issues.empty:
+            self.caption.value = "<i>no flagged photo</i>"
+            return
+        row = self.row
+        self.image.value = png_bytes(make_image_loader(self.labels)(row["path"]))
+        self.label.value = row["suggested"]
+        self.caption.value = (
+            f"<b>{html.escape(row['path'])}</b><br>given: <b>{html.escape(row['label'])}</b>, "
+            f"suggested: <b>{html.escape(row['suggested'])}</b> (score {row['score']:.3f})"
+        )
+
+    def answer(self, label: str) -> None:
+        """Record ``label`` for the shown photo, then show the next one."""
+        from helpers.health import record_correction
+
+        written = record_correction(self.labels.root, self.row["path"], label)
+        self.caption.value += f"<br>saved {html.escape(label)} to {html.escape(str(written))}"
+        if self.index.value < self.index.max:
+            self.index.value += 1
+
+    @property
+    def widget(self) -> widgets.Widget:
+        buttons = widgets.HBox([self.label, self.correct, self.confirm])
+        return widgets.VBox([self.index, widgets.HBox([self.image, self.caption]), buttons])

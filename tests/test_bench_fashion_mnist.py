@@ -7,7 +7,7 @@ import pytest
 from fixtures import load_bench
 
 from helpers.models import build_model
-from helpers.training.recipe import recipe
+from helpers.recipes import recipe
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +59,13 @@ def test_runs_of_a_changed_architecture_are_dropped(bench, capsys):
 
 def test_runs_of_another_recipe_are_dropped_unless_it_is_asked_for(bench, capsys):
     tiny = build_model("ours_tiny", (28, 28, 1), 10).count_params()
-    issue7 = recipe("ours_tiny", "issue7").description
-    runs = pd.DataFrame([run("ours_tiny", 0, 30, tiny), run("ours_tiny", 1, 30, tiny, how=issue7)])
+    other = recipe("ours_tiny", "flip+wd0.05+erase+ls0.1").description
+    runs = pd.DataFrame([run("ours_tiny", 0, 30, tiny), run("ours_tiny", 1, 30, tiny, how=other)])
     assert [r["seed"] for r in bench.current_runs(runs)] == [0]
     assert f"its recipe is now {recipe('ours_tiny').description!r}" in capsys.readouterr().out
-    assert [r["seed"] for r in bench.current_runs(runs, {"ours_tiny": "issue7"})] == [1]
+    assert [
+        r["seed"] for r in bench.current_runs(runs, {"ours_tiny": "flip+wd0.05+erase+ls0.1"})
+    ] == [1]
 
 
 def test_summary_averages_seeds_and_times_against_the_classifier(bench):
@@ -101,7 +103,7 @@ def test_time_ratios_come_from_the_timing_pass_when_it_has_the_model(bench):
 
 
 def test_screens_are_chosen_by_pattern_and_not_repeated():
-    from helpers.training import screens
+    screens = load_bench("screens")
 
     assert screens.select(["tiny/ls*"]) == ["tiny/ls0.1", "tiny/ls0.2"]
     assert screens.select(["tiny/sgd", "tiny/ls*", "tiny/ls0.1"]) == [
@@ -114,10 +116,9 @@ def test_screens_are_chosen_by_pattern_and_not_repeated():
     assert not screens.screened(done, "tiny/ls0.1", 8, 1)
     assert not screens.screened(done, "tiny/ls0.1", 10, 0)
     for screen in screens.SCREENS.values():  # every screen names a known model and recipe
-        from helpers.training.recipe import variant
-
-        variant(screen.recipe)
-        build_model(screen.model, (28, 28, 1), 10, **screen.options)
+        recipe(screen.model, screen.recipe)
+        options = {k: v for k, v in screen.options.items() if k != "tta"}  # bench/tta.py
+        build_model(screen.model, (28, 28, 1), 10, **options)
 
 
 def test_appended_rows_are_kept_and_widen_the_table(tmp_path):
@@ -135,7 +136,7 @@ def test_appended_rows_are_kept_and_widen_the_table(tmp_path):
 
 
 def test_each_recipe_keeps_its_own_model_file(bench):
-    chosen, other = recipe("ours").description, recipe("ours", "issue7").description
+    chosen, other = recipe("ours").description, recipe("ours", "flip+wd0.05+erase").description
     assert bench.model_path("ours", 30, 0, chosen) != bench.model_path("ours", 30, 0, other)
     assert bench.model_path("ours", 30, 0, chosen) == bench.model_path("ours", 30, 0, chosen)
 
@@ -151,3 +152,31 @@ def test_a_wrong_recipe_option_is_one_line(bench, given, capsys):
     with pytest.raises(SystemExit) as stop:
         bench.main(["--models", "ours", "--recipe", given])
     assert stop.value.code == 2 and "--recipe" in capsys.readouterr().err
+
+
+def test_flip_tta_is_part_of_the_model_and_counted(tmp_path):
+    import keras
+    import numpy as np
+
+    bench_tta = load_bench("tta")
+
+    from helpers.flops import totals
+
+    plain = build_model("ours_tiny", (28, 28, 1), 10, units=16)
+    tta = bench_tta.flip_tta(build_model("ours_tiny", (28, 28, 1), 10, units=16))
+    trunk = tta.get_layer("flip_tta").trunk
+    assert trunk is not tta
+    assert tta.count_params() == plain.count_params() == trunk.count_params()
+    assert totals(tta)["flops"] == 2 * totals(plain)["flops"]  # two inference passes
+    x = np.random.default_rng(0).random((3, 28, 28, 1)).astype("float32")
+    mirrored = (trunk(x, training=False) + trunk(x[:, :, ::-1], training=False)).numpy() / 2
+    np.testing.assert_allclose(tta(x, training=False).numpy(), mirrored, atol=1e-6)
+    assert not np.allclose(tta(x, training=False).numpy(), trunk(x, training=False).numpy())
+    tta.save(tmp_path / "tta.keras")
+    again = keras.models.load_model(tmp_path / "tta.keras")
+    np.testing.assert_allclose(again.predict(x, verbose=0), mirrored, atol=1e-6)
+    trunk.get_layer("dropout1").rate = 0.0  # training: the trunk once (deterministic here)
+    trunk.get_layer("dropout2").rate = 0.0
+    np.testing.assert_allclose(
+        tta(x, training=True).numpy(), trunk(x, training=True).numpy(), atol=1e-6
+    )

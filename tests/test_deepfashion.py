@@ -218,7 +218,10 @@ def test_a_still_zipped_download_says_how_to_unpack_it(tmp_path):
 
 
 def test_the_fullsize_generator_writes_the_official_layout_and_counts(tmp_path, fashion_mnist_dir):
-    from helpers.data.fullsize import category_counts, write_fullsize
+    from fixtures import load_bench
+
+    fullsize = load_bench("fullsize")
+    category_counts, write_fullsize = fullsize.category_counts, fullsize.write_fullsize
 
     counts = category_counts(289_222)
     assert counts["Dress"] == 72_158 and counts["Halter"] == 17 and counts["Cape"] == 0
@@ -296,8 +299,11 @@ def test_links_that_loop_or_leave_the_data_folder_are_skipped(deepfashion_tree, 
     (product / "img_00000007.jpg").symlink_to(outside / "secret.jpg")
     (deepfashion_tree / "img/Linked_Outside_Dress").symlink_to(outside)
     (product / "loop.jpg").symlink_to(product / "loop.jpg")
-    inside = deepfashion_tree / "img/Inside_Link_Tee"
-    inside.symlink_to(deepfashion_tree / "img/Lace_Swing_Tank")  # inside the folder: followed
+    shelf = deepfashion_tree / "shelf"  # inside the data folder, outside img/: followed
+    shelf.mkdir()
+    (shelf / "img_00000001.jpg").write_bytes((deepfashion_tree / GOOD[-1][0]).read_bytes())
+    (deepfashion_tree / "img/Inside_Link_Tee").symlink_to(shelf)
+    (deepfashion_tree / "img/Second_Name_Tank").symlink_to("Lace_Swing_Tank")  # not a 2nd product
     labels = label_deepfashion(deepfashion_tree, source="folders", split="grouped")
     report = labels.report
     assert issues_of(report, "img/Reindeer_Pattern_Sweater/img_00000007.jpg") == {
@@ -306,6 +312,8 @@ def test_links_that_loop_or_leave_the_data_folder_are_skipped(deepfashion_tree, 
     assert issues_of(report, "img/Linked_Outside_Dress") == {"outside-data-folder"}
     assert issues_of(report, "img/Reindeer_Pattern_Sweater/loop.jpg") == {"symlink-loop"}
     assert "img/Inside_Link_Tee/img_00000001.jpg" in set(labels.table["path"])
+    assert issues_of(report, "img/Second_Name_Tank") == {"duplicate-folder"}
+    assert not labels.table["path"].str.startswith("img/Second_Name_Tank").any()
 
 
 def test_an_unreadable_product_folder_is_skipped_and_reported(deepfashion_tree, monkeypatch):

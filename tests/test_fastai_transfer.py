@@ -1,4 +1,4 @@
-"""helpers.fastai_transfer (bench/transfer.py's fastai row): only where the fastai extra is
+"""bench/fastai_transfer.py (bench/transfer.py's fastai row): only where the fastai extra is
 installed (``pip install -e .[fastai]``); ``make test`` skips it otherwise."""
 
 from __future__ import annotations
@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from fixtures import load_bench
 
-from helpers import fastai_transfer
 from helpers.data import LabelSet
+
+fastai_transfer = load_bench("fastai_transfer")
 
 PHOTOS = Path(__file__).resolve().parents[1] / "data" / "photos"
 

@@ -8,14 +8,14 @@ import pytest
 from helpers.flops import compare_with_profiler, layer_costs, most_expensive, totals, zoo_table
 from helpers.layer_table import layer_table
 from helpers.layer_table import main as layers_main
-from helpers.models import NATURAL_INPUTS, build_model, build_natural
+from helpers.models import NATURAL_INPUTS, build_model, build_untrained
 
 
 def test_seed_models_true_costs():
-    # The 000 write-up used the wrong input channels (47.8 and 178 MFLOPs); these are 2 x MACs.
+    # The original summaries used the wrong input channels (47.8 and 178 MFLOPs); these are 2 x MACs.
     baseline = 28 * 28 * 32 * 25 + 14 * 14 * 64 * 25 * 32 + 3136 * 1024 + 1024 * 10
-    assert totals(build_natural("baseline"))["flops"] == 2 * baseline == 27_767_808
-    assert totals(build_natural("classifier"))["flops"] == 2 * baseline
+    assert totals(build_untrained("baseline"))["flops"] == 2 * baseline == 27_767_808
+    assert totals(build_untrained("classifier"))["flops"] == 2 * baseline
     deeper = (
         28 * 28 * 64 * 9
         + 26 * 26 * 64 * 9 * 64
@@ -27,14 +27,14 @@ def test_seed_models_true_costs():
         + 1024 * 512
         + 512 * 10
     )
-    assert totals(build_natural("deeper"))["flops"] == 2 * deeper == 138_293_248
+    assert totals(build_untrained("deeper"))["flops"] == 2 * deeper == 138_293_248
     fashion_cnn = 28 * 28 * 32 * 9 + 12 * 12 * 64 * 9 * 32 + 2304 * 600 + 600 * 120 + 120 * 10
-    assert totals(build_natural("fashion_cnn"))["flops"] == 2 * fashion_cnn == 8_671_200
-    assert totals(build_natural("deepfashion_cnn"))["macs"] == 614_461_824
+    assert totals(build_untrained("fashion_cnn"))["flops"] == 2 * fashion_cnn == 8_671_200
+    assert totals(build_untrained("deepfashion_cnn"))["macs"] == 614_461_824
 
 
 def test_first_conv_by_hand():
-    table = layer_costs(build_natural("deepfashion_cnn")).set_index("layer")
+    table = layer_costs(build_untrained("deepfashion_cnn")).set_index("layer")
     # 254 x 254 outputs x 32 filters x (3 x 3 x 3) weights each.
     assert table.loc["conv2d", "macs"] == 254 * 254 * 32 * 27
     assert table.loc["conv2d", "flops"] == 2 * 254 * 254 * 32 * 27
@@ -55,7 +55,7 @@ def test_depthwise_and_separable_by_hand():
 
 @pytest.mark.parametrize("name", sorted(NATURAL_INPUTS))
 def test_every_conv_and_dense_layer_matches_tensorflow_profiler(name):
-    comparison = compare_with_profiler(build_natural(name))
+    comparison = compare_with_profiler(build_untrained(name))
     assert len(comparison) > 0 and comparison["match"].all(), comparison[
         ~comparison["match"]
     ].to_string()
@@ -88,7 +88,7 @@ def test_published_totals_at_224(name, published_gmacs):
 
 
 def test_most_expensive_ranks_by_flops():
-    ranked = most_expensive(layer_costs(build_natural("deepfashion_cnn")), top=2)
+    ranked = most_expensive(layer_costs(build_untrained("deepfashion_cnn")), top=2)
     assert ranked["layer"].tolist() == ["conv2d_1", "conv2d_2"]
     assert ranked["cumulative_share"].iloc[-1] == pytest.approx(0.9007, abs=1e-3)
 
@@ -100,7 +100,7 @@ def test_zoo_table_has_every_model():
 
 
 def test_layer_table_joins_costs_and_fields():
-    table = layer_table(build_natural("fashion_cnn")).set_index("layer")
+    table = layer_table(build_untrained("fashion_cnn")).set_index("layer")
     assert {"params", "macs", "flops", "rf", "jump_h"} <= set(table.columns)
     conv = table[table["type"] == "Conv2D"]
     assert conv["rf"].tolist() == ["3x3", "8x8"]
@@ -131,7 +131,7 @@ def test_layers_cli_zoo_and_file(tmp_path, capsys):
     assert {"layer", "type", "output_shape", "params", "macs", "flops", "rf"} <= set(table.columns)
     assert table.set_index("layer").loc["flatten", "rf"] == ""
     model_path = tmp_path / "m.keras"
-    build_natural("fashion_cnn").save(model_path)
+    build_untrained("fashion_cnn").save(model_path)
     assert layers_main([str(model_path)]) == 0
     assert "8,671,200 FLOPs" in capsys.readouterr().out
     assert layers_main([str(tmp_path / "missing.keras")]) == 2

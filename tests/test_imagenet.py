@@ -80,13 +80,17 @@ def test_cli_names_bad_files_classifies_the_rest_and_writes_the_csv(tmp_path, ca
     for image in good:
         assert str(image) in out
     table = pd.read_csv(csv)
-    assert list(table.columns) == CSV_COLUMNS == ["path", "rank", "index", "name", "probability"]
-    assert list(table["path"].unique()) == [str(p) for p in good]  # in order, bad ones left out
+    assert list(table.columns) == CSV_COLUMNS
+    assert CSV_COLUMNS == ["path", "rank", "index", "name", "probability", "error"]
+    assert list(table["path"].unique()) == [str(p) for p in files]  # in order, bad ones too
+    failed = table[table["error"].notna()]
+    assert list(failed["path"]) == [str(p) for p in (corrupt, empty, missing)]
+    assert failed["rank"].isna().all() and failed["error"].iloc[2] == "no such file"
     names = class_names()
-    for _, rows in table.groupby("path"):
+    for _, rows in table[table["error"].isna()].groupby("path"):
         assert list(rows["rank"]) == [1, 2, 3]
         assert rows["probability"].is_monotonic_decreasing and rows["probability"].sum() <= 1.0
-        assert all(names[i] == n for i, n in zip(rows["index"], rows["name"], strict=True))
+        assert all(names[int(i)] == n for i, n in zip(rows["index"], rows["name"], strict=True))
     assert "wrote" in out and not list(csv.parent.glob(".*partial*"))
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from helpers.data.fashion_mnist import fashion_mnist_labels
+from helpers.recipes import recipe
 from helpers.training import set_seeds
 from helpers.training.in_memory import (
     fit_arrays,
@@ -19,7 +20,6 @@ from helpers.training.in_memory import (
     train_split,
     trained_on,
 )
-from helpers.training.recipe import variant
 
 
 def small_cnn() -> keras.Model:
@@ -40,7 +40,7 @@ def test_keras_fit_trains_the_model_itself_with_the_recipe(labels):
     x, y = scaled_arrays(labels, "train")
     assert x.dtype == np.float32 and x.min() >= 0 and x.max() <= 1 and y.shape == (len(x), 10)
     before = score_split(model, labels, "test")["accuracy"]
-    history = fit_arrays(model, variant("flip+wd0.05+erase"), x, y, epochs=6, batch_size=32)
+    history = fit_arrays(model, recipe("ours_tiny"), x, y, epochs=6, batch_size=32)
     assert list(history["epoch"]) == list(range(6)) and (history["seconds"] > 0).all()
     after = score_split(model, labels, "test")["accuracy"]
     assert after >= 0.9 > before  # the fake classes are bars at ten heights: easy once trained
@@ -73,7 +73,7 @@ def test_score_split_averages_each_image_with_its_mirror_image(labels):
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the TensorFlow loop")
 def test_tensorflow_trains_through_the_one_loop(labels):
     model = small_cnn()
-    history, images = train_split(model, variant("flip"), labels, epochs=1, batch_size=32)
+    history, images = train_split(model, recipe("ours_tiny"), labels, epochs=1, batch_size=32)
     assert images == len(labels.split("train"))
     assert "top3" in history  # the Trainer's history, not Keras fit's
     assert trained_on().startswith("tensorflow on ")
@@ -85,7 +85,7 @@ def test_steps_count_the_last_partial_batch():
 
 def test_recipe_models_and_in_memory_training_import_without_the_tensorflow_loop():
     code = (
-        "import sys, helpers.training, helpers.training.in_memory, helpers.training.screens, "
+        "import sys, helpers.training, helpers.training.in_memory, helpers.recipes, "
         "helpers.models; print(sorted(m for m in sys.modules if m.startswith('helpers.training')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

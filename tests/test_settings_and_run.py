@@ -130,7 +130,7 @@ def trained(tmp_path, fashion_mnist_dir):
             "run_dir": str(tmp_path / "run"), "image_size": 28, "model": "ours_tiny",
             "epochs": 1, "batch_size": 32}  # fmt: skip
     run = quiet_run(base)
-    run.model()
+    run.train()
     return base
 
 
@@ -150,7 +150,7 @@ def test_a_model_made_with_other_settings_is_never_handed_back(trained, change, 
     lines = []
     run = quiet_run({**trained, **change}, lines)
     assert run.stale("model").startswith(reason)  # another model also names its other recipe
-    model = run.model()
+    model = run.train().model
     assert any(reason in line for line in lines)  # said in one line, then retrained
     assert model.input_shape[1:] == run.settings.input_shape
     expected = change.get("model", "ours_tiny")
@@ -159,12 +159,12 @@ def test_a_model_made_with_other_settings_is_never_handed_back(trained, change, 
 
 
 def test_a_model_trained_with_another_recipe_is_not_handed_back(trained, monkeypatch):
-    from helpers.training.recipe import CHOSEN
+    from helpers.recipes import CHOSEN
 
-    monkeypatch.setitem(CHOSEN, "ours_tiny", "issue7")
+    monkeypatch.setitem(CHOSEN, "ours_tiny", "flip+wd0.05+erase+ls0.1")
     run = quiet_run(trained)
     assert run.stale("model").startswith("model.keras was made with recipe='flip+wd0.05+erase: ")
-    assert "(now 'issue7: " in run.stale("model")
+    assert "(now 'flip+wd0.05+erase+ls0.1: " in run.stale("model")
 
 
 def test_evaluation_follows_its_model(trained):

@@ -15,14 +15,17 @@ def _run(tmp_path, **params):
 
 def test_a_transfer_model_gets_its_own_run_folder_and_settings(tmp_path):
     run = _run(tmp_path, transfer_model="efficientnet_lite0", transfer_epochs=2, image_size=64)
-    transfer = run.companion()
+    transfer = run.transfer_run()
     assert transfer.files.root == run.files.root / TRANSFER_DIR
     assert transfer.settings.model == "efficientnet_lite0"
     assert transfer.settings.image_size == 224 and transfer.settings.epochs == 2
     assert transfer.settings.dataset == run.settings.dataset  # the same labels
-    assert transfer.companion() is None
+    assert transfer.transfer_run() is None
     plain = Run.open({"profile": "fashion_mnist", "run_dir": str(tmp_path / "fm")})
-    assert plain.settings.transfer_model is None and plain.companion() is None
+    assert plain.settings.transfer_model is None and plain.transfer_run() is None
+    # a run folder that happens to be called "transfer" still trains its transfer model
+    named = Run.open({"profile": "quick", "run_dir": str(tmp_path / TRANSFER_DIR)})
+    assert named.transfer_run().settings.model == "efficientnet_lite0"
 
 
 def test_summary_shows_only_what_was_made_and_costs_are_recorded(tmp_path):

@@ -9,14 +9,14 @@ from test_pruning import array_batches
 
 from helpers.flops import totals
 from helpers.litert import LiteRTModel, to_tflite
-from helpers.models import build_natural
+from helpers.models import build_untrained
 from helpers.variants import KerasRunner, MeasureInputs, Variant, measure, recommend
 
 RNG = np.random.default_rng(0)
 
 
 def test_litert_variants_agree_with_keras():
-    model = build_natural("fashion_cnn")
+    model = build_untrained("fashion_cnn")
     x = RNG.random((16, 28, 28, 1)).astype("float32")
     reference = model.predict(x, verbose=0)
     float32 = to_tflite(model, "float32")
@@ -33,7 +33,7 @@ def test_litert_variants_agree_with_keras():
 
 
 def test_measure_and_recommend():
-    model = build_natural("fashion_cnn")
+    model = build_untrained("fashion_cnn")
     x = RNG.random((40, 28, 28, 1)).astype("float32")
     labels = model.predict(x, verbose=0).argmax(axis=1)  # the float model is right by construction
     y = np.eye(10, dtype="float32")[labels]
@@ -57,7 +57,7 @@ def test_measure_and_recommend():
 
 
 def test_litert_uses_every_core_by_default():
-    model = build_natural("fashion_cnn")
+    model = build_untrained("fashion_cnn")
     import os
 
     assert LiteRTModel(to_tflite(model, "float32")).threads == (os.cpu_count() or 1)
@@ -89,7 +89,7 @@ def test_interleaved_latency_times_every_predictor_in_turns():
 def test_litert_says_which_runtime_runs_the_model():
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    model = build_natural("fashion_cnn")
+    model = build_untrained("fashion_cnn")
     x = RNG.random((20, 28, 28, 1)).astype("float32")
     int8 = LiteRTModel(to_tflite(model, "full int8", x))
     assert int8.runtime == "XNNPACK"  # int8 convolutions on XNNPACK, not LiteRT's own kernels

@@ -1,11 +1,7 @@
 """Fashion-MNIST from its four idx ``.gz`` files, looked up without the internet first.
 
-Lookup order: an explicit folder, ``data/fashion-mnist/``, the Debian/Ubuntu
-package ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist/``), the
-Keras cache (``~/.keras/datasets/fashion-mnist/``), then Keras' own download.
-
-Run ``python -m helpers.data.fashion_mnist`` to see where it was found (exit 1
-with instructions when it was not).
+Lookup order: an explicit folder, ``data/fashion-mnist/``, the Debian/Ubuntu package's folder,
+the Keras cache, then Keras' own download. ``python -m helpers.data.fashion_mnist`` says where.
 """
 
 from __future__ import annotations
@@ -24,7 +20,7 @@ from helpers.paths import DATA_DIR
 CLASSES = [
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-]
+]  # fmt: skip
 FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
@@ -82,7 +78,9 @@ def read_idx(path: Path) -> np.ndarray:
     offset = 4 + 4 * dims
     expected = int(np.prod(shape))
     if len(data) - offset != expected:
-        raise ValueError(f"{path}: header promises {expected} bytes of data, file has {len(data) - offset}")
+        raise ValueError(
+            f"{path}: header promises {expected} bytes of data, file has {len(data) - offset}"
+        )
     return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(shape)
 
 
@@ -113,30 +111,20 @@ def load_fashion_mnist(path: Path | None = None, download: bool = True) -> Fashi
 def fashion_mnist_labels(
     path: Path | None = None, val_fraction: float = 0.1, seed: int = 0
 ) -> LabelSet:
-    """Fashion-MNIST as a labels table: ``path`` is ``<idx file>#<index>``.
-
-    The official test split stays the test split; ``val_fraction`` of the
-    training images (stratified by class) becomes the validation split.
-    """
+    """Fashion-MNIST as a labels table (``path`` is ``<idx file>#<index>``): the official test
+    split, and ``val_fraction`` of the training images (stratified by class) as validation."""
     data = load_fashion_mnist(path)
     rng = np.random.default_rng(seed)
     split = np.full(len(data.y_train), "train", dtype=object)
     for label in range(len(CLASSES)):
         members = np.flatnonzero(data.y_train == label)
-        split[rng.choice(members, int(round(val_fraction * len(members))), replace=False)] = "val"
-    train_file, test_file = FILES["train"][0], FILES["test"][0]
-    table = pd.concat([
-        pd.DataFrame({
-            "path": [f"{train_file}#{i}" for i in range(len(data.y_train))],
-            "label": [CLASSES[y] for y in data.y_train],
-            "split": split,
-        }),
-        pd.DataFrame({
-            "path": [f"{test_file}#{i}" for i in range(len(data.y_test))],
-            "label": [CLASSES[y] for y in data.y_test],
-            "split": "test",
-        }),
-    ], ignore_index=True)
+        split[rng.choice(members, round(val_fraction * len(members)), replace=False)] = "val"
+    parts = {"train": data.y_train, "test": data.y_test}
+    table = pd.DataFrame({
+        "path": [f"{FILES[s][0]}#{i}" for s, y in parts.items() for i in range(len(y))],
+        "label": [CLASSES[y] for y in np.concatenate(list(parts.values()))],
+        "split": np.concatenate([split, np.full(len(data.y_test), "test", dtype=object)]),
+    })  # fmt: skip
     return LabelSet(table=table, classes=list(CLASSES), root=data.folder, dataset="fashion_mnist")
 
 

@@ -1,11 +1,6 @@
-"""The Fashion-MNIST-derived sample (a named option): DeepFashion-layout folders of 112 px
-upscaled product images, kept for comparison with the real-photo default.
-
-Each "product" is a folder ``img/<Words>_<Category>/`` of several images of one
-class; the annotation files carry the benchmark's real 50-category list and ids.
-DeepFashion has no shoes or bags, so only Fashion-MNIST's six clothing classes
-are used. The partition is grouped by product folder. Same images, seed and
-source: same bytes.
+"""The Fashion-MNIST-derived sample (a named option): DeepFashion-layout product folders of 112 px
+upscaled images of its six clothing classes, with the benchmark's 50-category list and a partition
+grouped by product. Same images, seed and source: same bytes.
 """
 
 from __future__ import annotations
@@ -57,7 +52,9 @@ def write_fashion_mnist_sample(
         (staging / "img" / name).mkdir()
         for number, index in enumerate(indices, start=1):
             rel = f"img/{name}/img_{number:08d}.jpg"
-            _write_jpeg(data.x_train[index], staging / rel)
+            image = Image.fromarray(data.x_train[index], mode="L")
+            image = image.resize((IMAGE_SIDE, IMAGE_SIDE), Image.BICUBIC).convert("RGB")
+            image.save(staging / rel, format="JPEG", quality=90)
             listed.append((rel, name.rsplit("_", 1)[1], name))
     splits = grouped_split(
         [f for *_, f in listed], [c for _, c, _ in listed], SAMPLE_FRACTIONS, seed
@@ -93,11 +90,6 @@ def _plan_products(
             start += size
     order = rng.permutation(len(products))
     return [products[i] for i in order]
-
-
-def _write_jpeg(pixels: np.ndarray, path: Path) -> None:
-    image = Image.fromarray(pixels, mode="L").resize((IMAGE_SIDE, IMAGE_SIDE), Image.BICUBIC)
-    image.convert("RGB").save(path, format="JPEG", quality=90)
 
 
 def fashion_mnist_sample_labels(

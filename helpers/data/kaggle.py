@@ -1,23 +1,8 @@
 """Two Kaggle clothing sets: Fashion Product Images (Small) and clothing-dataset-full.
 
-* ``product_images``: ``styles.csv`` (id, gender, masterCategory, subCategory,
-  articleType, baseColour, season, year, usage, productDisplayName) and
-  ``images/<id>.jpg``. Some display names hold unquoted commas, which break a
-  plain CSV reader: the extra fields are joined back into the name when the
-  other columns still read as they should (gender, season and year from their
-  known values); a comma in an earlier field would shift every column after it,
-  so such a row is skipped and reported rather than mislabelled.
-* ``clothing_full``: ``images.csv`` (image, sender_id, label, kids) and
-  ``images/<image>.jpg`` (as published on GitHub) or Kaggle's
-  ``images_compressed/`` or ``images_original/`` — the folder holding more of the
-  listed images is used. ``sender_id`` is the contributor: the split keeps each
-  contributor's photos in one split (one person photographed many garments,
-  some several times), and the table carries it as ``group``.
-
-Ids must be plain names (digits for ``styles.csv``): ``abc`` or ``../styles``
-are reported, never used as paths. An id listed twice keeps one row when the
-labels agree and drops both (reported) when they do not. Files are UTF-8 (a
-byte-order mark is fine); anything unreadable is refused naming the file.
+``product_images``: ``styles.csv`` + ``images/<id>.jpg`` (unquoted commas in display names joined
+back; a row whose columns shifted is skipped). ``clothing_full``: ``images.csv`` + the images folder
+holding most listed images, split by contributor (``sender_id``). Bad or repeated ids are reported.
 """
 
 from __future__ import annotations
@@ -26,13 +11,18 @@ import csv
 import io
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from helpers.data.checks import check_images
-from helpers.data.labelset import GROUP_COLUMN, LabelSet, Report
+from helpers.data.checks import check_images, identical_files
+from helpers.data.labelset import (
+    GROUP_COLUMN,
+    LabelSet,
+    Report,
+    drop_rare_classes,
+    merge_label_variants,
+)
 from helpers.data.splits import DEFAULT_FRACTIONS, grouped_split, groups_in_several_splits
 from helpers.data.text import read_csv_table, read_text
 from helpers.errors import AnnotationError
@@ -48,13 +38,6 @@ CLOTHING_FULL_DROPPED = ("Not sure", "Skip", "Other")
 # GitHub's layout (alexeygrigorev/clothing-dataset) first, then Kaggle's two copies.
 CLOTHING_FULL_FOLDERS = ("images", "images_compressed", "images_original")
 PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-TABLE = ["path", "label", "id"]
-
-
-def _columns_read_right(fields: list[str]) -> bool:
-    """Whether a styles row's gender, season and year are where they belong."""
-    gender, season, year = fields[1].strip(), fields[6].strip(), fields[7].strip()
-    return gender in GENDERS and season in SEASONS and (year == "" or year.isdigit())
 
 
 def read_styles(path: Path, report: Report) -> pd.DataFrame:
@@ -62,9 +45,8 @@ def read_styles(path: Path, report: Report) -> pd.DataFrame:
     reader = csv.reader(io.StringIO(read_text(path)))
     header = next(reader, None)
     if header is None or [h.strip() for h in header[: len(STYLES_COLUMNS)]] != STYLES_COLUMNS:
-        raise AnnotationError(
-            f"{path}:1", f"expected the header {','.join(STYLES_COLUMNS)}, got {header}"
-        )
+        expected = ",".join(STYLES_COLUMNS)
+        raise AnnotationError(f"{path}:1", f"expected the header {expected}, got {header}")
     last = len(STYLES_COLUMNS) - 1
     rows = []
     for number, fields in enumerate(reader, start=2):
@@ -74,7 +56,8 @@ def read_styles(path: Path, report: Report) -> pd.DataFrame:
         if len(fields) < last:
             report.skip(where, "bad-row", f"{len(fields)} fields, expected {len(STYLES_COLUMNS)}")
             continue
-        if not _columns_read_right(fields):
+        gender, season, year = fields[1].strip(), fields[6].strip(), fields[7].strip()
+        if not (gender in GENDERS and season in SEASONS and (year == "" or year.isdigit())):
             report.skip(
                 where, "bad-row",
                 f"{len(fields)} fields and gender/season/year out of place: an unquoted comma "
@@ -85,51 +68,37 @@ def read_styles(path: Path, report: Report) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=STYLES_COLUMNS)
 
 
-def read_images_csv(path: Path) -> pd.DataFrame:
-    """``images.csv`` as text columns, or an AnnotationError naming the file and the problem."""
-    return read_csv_table(path, CLOTHING_FULL_COLUMNS)
-
-
 def label_product_images(
-    data_dir: Path,
-    label_column: str = "articleType",
-    min_images: int = 1,
-    fractions: Sequence[float] = DEFAULT_FRACTIONS,
-    seed: int = 0,
-    check_files: bool = True,
-) -> LabelSet:
+    data_dir: Path, label_column: str = "articleType", min_images: int = 1,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: int = 0, check_files: bool = True,
+) -> LabelSet:  # fmt: skip
     """Labels table of Fashion Product Images (Small); each product id is its own group."""
     root = Path(data_dir)
-    if label_column not in STYLES_COLUMNS[1:-1]:
-        raise ValueError(
-            f"label_column must be one of {STYLES_COLUMNS[1:-1]}, got {label_column!r}"
-        )
+    choices = STYLES_COLUMNS[1:-1]
+    if label_column not in choices:
+        raise ValueError(f"label_column must be one of {choices}, got {label_column!r}")
     report = Report()
     styles = read_styles(root / "styles.csv", report)
     table = pd.DataFrame(
         {"id": styles["id"].str.strip(), "label": styles[label_column].str.strip()}
     ).assign(path=lambda t: "images/" + t["id"] + ".jpg")
     table = _plain_ids(table, report, "styles.csv", digits=True)
-    listing = Listing(
-        root, "styles.csv", "product_images", (), min_images, fractions, seed, check_files
-    )
-    return _finish(table, report, listing)
+    return _finish(
+        table, report, root, "styles.csv", "product_images", (), min_images, fractions, seed,
+        check_files,
+    )  # fmt: skip
 
 
 def label_clothing_full(
-    data_dir: Path,
-    dropped_labels: Iterable[str] = CLOTHING_FULL_DROPPED,
-    min_images: int = 1,
-    fractions: Sequence[float] = DEFAULT_FRACTIONS,
-    seed: int = 0,
-    check_files: bool = True,
-) -> LabelSet:
+    data_dir: Path, dropped_labels: Iterable[str] = CLOTHING_FULL_DROPPED, min_images: int = 1,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: int = 0, check_files: bool = True,
+) -> LabelSet:  # fmt: skip
     """Labels table of clothing-dataset-full; ``dropped_labels`` are removed (and reported)."""
     root = Path(data_dir)
     folders = [f for f in CLOTHING_FULL_FOLDERS if (root / f).is_dir()]
     if not folders:
         raise AnnotationError(root, f"neither {' nor '.join(CLOTHING_FULL_FOLDERS)} exists")
-    listed = read_images_csv(root / "images.csv")
+    listed = read_csv_table(root / "images.csv", CLOTHING_FULL_COLUMNS)
     report = Report()
     table = pd.DataFrame({
         "id": listed["image"].str.strip(),
@@ -142,15 +111,13 @@ def label_clothing_full(
     table = _plain_ids(table, report, "images.csv", digits=False)
     folder = max(folders, key=lambda f: sum((root / f / f"{i}.jpg").is_file() for i in table["id"]))
     if len(folders) > 1:
-        report.keep(
-            folder, "folder-chosen", f"holds the most listed images of {', '.join(folders)}"
-        )
+        chosen = f"holds the most listed images of {', '.join(folders)}"
+        report.keep(folder, "folder-chosen", chosen)
     table = table.assign(path=folder + "/" + table["id"] + ".jpg")
-    listing = Listing(
-        root, "images.csv", "clothing_full", tuple(dropped_labels), min_images, fractions, seed,
-        check_files,
+    return _finish(
+        table, report, root, "images.csv", "clothing_full", tuple(dropped_labels), min_images,
+        fractions, seed, check_files,
     )  # fmt: skip
-    return _finish(table, report, listing)
 
 
 def _plain_ids(table: pd.DataFrame, report: Report, source: str, digits: bool) -> pd.DataFrame:
@@ -163,53 +130,40 @@ def _plain_ids(table: pd.DataFrame, report: Report, source: str, digits: bool) -
     return table.loc[valid]
 
 
-@dataclass(frozen=True)
-class Listing:
-    """Where a Kaggle table came from (its folder, its CSV, the dataset) and how to clean it."""
-
-    root: Path
-    source: str
-    dataset: str
-    dropped_labels: tuple[str, ...] = ()
-    min_images: int = 1
-    fractions: Sequence[float] = DEFAULT_FRACTIONS
-    seed: int = 0
-    check_files: bool = True
-
-
-def _finish(table: pd.DataFrame, report: Report, listing: Listing) -> LabelSet:
-    """Shared steps: empty labels, dropped labels, duplicate ids, missing and bad files, rare classes, split."""
-    root, source, dropped_labels = listing.root, listing.source, listing.dropped_labels
-    min_images, fractions, seed = listing.min_images, listing.fractions, listing.seed
-    check_files, dataset = listing.check_files, listing.dataset
-    table = _drop_unlabeled(table, report, source)
-    dropped = table["label"].isin(set(dropped_labels))
-    for label, count in table.loc[dropped, "label"].value_counts().sort_index().items():
-        report.skip(source, "dropped-label", f"{count} rows labelled {label!r}")
-    table = _deduplicate(table[~dropped], report, source)
+def _finish(
+    table: pd.DataFrame, report: Report, root: Path, source: str, dataset: str,
+    dropped_labels: tuple[str, ...], min_images: int, fractions: Sequence[float], seed: int,
+    check_files: bool,
+) -> LabelSet:  # fmt: skip
+    """Shared steps: empty and dropped labels, duplicate ids, bad files, rare classes, split."""
+    empty = table["label"] == ""
+    for path in table.loc[empty, "path"]:
+        report.skip(path, "no-label", f"empty label in {source}")
+    table = table[~empty]
+    dropped = table["label"].str.casefold().isin({label.casefold() for label in dropped_labels})
+    notes = []
+    if dropped.any():
+        counts = table.loc[dropped, "label"].value_counts().sort_index()
+        for label, count in counts.items():
+            report.skip(source, "dropped-label", f"{count} rows labelled {label!r}")
+        notes.append(f"not classes, dropped: {', '.join(map(repr, counts.index))}")
+    table = merge_label_variants(table[~dropped], notes)
+    table = _deduplicate(table, report, source)
     table = _keep_existing_images(table, root, report, source, check_files)
-    table = _drop_rare(table, min_images, report, source)
+    table = drop_rare_classes(table, min_images, report, source)
     grouped = GROUP_COLUMN in table.columns
     keys = table[GROUP_COLUMN] if grouped else table["id"]
     split = grouped_split(keys, table["label"], fractions, seed) if len(table) else []
     table = table.assign(split=list(split))
-    notes = []
+    if check_files:
+        notes += identical_files(table, root, report)
     if grouped:
         spanning = groups_in_several_splits(keys, table["split"])
-        notes.append(
-            f"split grouped by contributor (sender_id): {keys.nunique()} contributors, "
-            f"{len(spanning)} in more than one split"
-        )
+        how = f"{keys.nunique()} contributors, {len(spanning)} in more than one split"
+        notes.insert(0, f"split grouped by contributor (sender_id): {how}")
     columns = ["path", "label", "split", *([GROUP_COLUMN] if grouped else [])]
     classes = sorted(table["label"].unique())
     return LabelSet(table[columns], classes, report.frame(), root, dataset, notes)
-
-
-def _drop_unlabeled(table: pd.DataFrame, report: Report, source: str) -> pd.DataFrame:
-    empty = table["label"] == ""
-    for path in table.loc[empty, "path"]:
-        report.skip(path, "no-label", f"empty label in {source}")
-    return table[~empty]
 
 
 def _deduplicate(table: pd.DataFrame, report: Report, source: str) -> pd.DataFrame:
@@ -218,19 +172,14 @@ def _deduplicate(table: pd.DataFrame, report: Report, source: str) -> pd.DataFra
     conflicting = set()
     for identifier, rows in repeated.groupby("id"):
         labels = sorted(set(rows["label"]))
+        first = rows["path"].iloc[0]
         if len(labels) > 1:
             conflicting.add(identifier)
-            report.skip(
-                rows["path"].iloc[0],
-                "conflicting-labels",
-                f"id {identifier} is listed as {' and '.join(labels)} in {source}",
-            )
+            why = f"id {identifier} is listed as {' and '.join(labels)} in {source}"
+            report.skip(first, "conflicting-labels", why)
         else:
-            report.keep(
-                rows["path"].iloc[0],
-                "duplicate-id",
-                f"id {identifier} is listed {len(rows)} times in {source}",
-            )
+            why = f"id {identifier} is listed {len(rows)} times in {source}"
+            report.keep(first, "duplicate-id", why)
     table = table[~table["id"].isin(conflicting)]
     return table.drop_duplicates("id")
 
@@ -240,23 +189,17 @@ def _keep_existing_images(
 ) -> pd.DataFrame:
     exists = table["path"].map(lambda p: (root / p).is_file()).astype(bool)
     for path in table.loc[~exists, "path"]:
-        report.skip(path, "missing-file", f"listed in {source} but not on disk")
+        if (root / path).exists():  # a folder or a FIFO: never opened
+            report.skip(path, "not-a-regular-file", f"listed in {source}; not a file")
+        else:
+            report.skip(path, "missing-file", f"listed in {source} but not on disk")
     table = table.loc[exists]
     boundary = root.resolve()
     inside = table["path"].map(lambda p: (root / p).resolve().is_relative_to(boundary)).astype(bool)
     for path in table.loc[~inside, "path"]:
-        report.skip(
-            path, "outside-data-folder", f"a link to {(root / path).resolve()}, outside {boundary}"
-        )
+        where = f"a link to {(root / path).resolve()}, outside {boundary}"
+        report.skip(path, "outside-data-folder", where)
     table = table.loc[inside]
     if check_files and len(table):
         table = table[check_images([root / p for p in table["path"]], report, root)]
     return table.reset_index(drop=True)
-
-
-def _drop_rare(table: pd.DataFrame, min_images: int, report: Report, source: str) -> pd.DataFrame:
-    counts = table["label"].value_counts()
-    rare = counts[counts < min_images]
-    for label, count in rare.sort_index().items():
-        report.skip(source, "rare-class", f"{label!r} has {count} images, fewer than {min_images}")
-    return table[~table["label"].isin(rare.index)].reset_index(drop=True)

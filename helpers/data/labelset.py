@@ -12,19 +12,13 @@ from helpers.atomic import read_json
 from helpers.paths import RunFiles
 
 TABLE_COLUMNS = ["path", "label", "split"]
-GROUP_COLUMN = (
-    "group"  # optional: who or what a row belongs to (a contributor); splits never cut one
-)
+GROUP_COLUMN = "group"  # optional: who a row belongs to (a contributor); splits never cut one
 REPORT_COLUMNS = ["path", "issue", "detail", "action"]
 SPLITS = ("train", "val", "test")
 
 
 class Report:
-    """Collects what an adapter skipped, converted or noticed, one row per finding.
-
-    ``action`` says what happened to the file: ``skipped`` (not in the table) or
-    ``kept`` (in the table, with the detail worth knowing).
-    """
+    """What an adapter skipped (not in the table) or kept with a detail worth knowing, a row each."""
 
     def __init__(self) -> None:
         self.rows: list[dict[str, str]] = []
@@ -41,13 +35,8 @@ class Report:
 
 @dataclass
 class LabelSet:
-    """A labels table (``path, label, split``), its ordered classes and a report.
-
-    ``path`` is relative to ``root`` (the data folder the adapter read), so the
-    same table works wherever the data folder is mounted. An adapter that knows
-    who took each photo adds a ``group`` column (the contributor): its split keeps
-    each group whole, and :meth:`products` returns it.
-    """
+    """A labels table (``path, label, split``, paths relative to ``root``, optionally ``group``: a
+    contributor its split keeps whole), its ordered classes and a report."""
 
     table: pd.DataFrame
     classes: list[str]
@@ -57,16 +46,13 @@ class LabelSet:
     notes: list[str] = field(default_factory=list)  # what the adapter found, in plain words
 
     def __post_init__(self) -> None:
-        missing = set(TABLE_COLUMNS) - set(self.table.columns)
-        if missing:
+        if missing := set(TABLE_COLUMNS) - set(self.table.columns):
             raise ValueError(f"labels table lacks columns {sorted(missing)}")
         columns = TABLE_COLUMNS + ([GROUP_COLUMN] if GROUP_COLUMN in self.table.columns else [])
         self.table = self.table[columns].reset_index(drop=True)
-        unknown = set(self.table["label"]) - set(self.classes)
-        if unknown:
+        if unknown := set(self.table["label"]) - set(self.classes):
             raise ValueError(f"labels not in the class list: {sorted(unknown)}")
-        bad_splits = set(self.table["split"]) - set(SPLITS)
-        if bad_splits:
+        if bad_splits := set(self.table["split"]) - set(SPLITS):
             raise ValueError(f"unknown splits {sorted(bad_splits)}; expected {SPLITS}")
 
     def split(self, name: str) -> pd.DataFrame:
@@ -90,9 +76,8 @@ class LabelSet:
         return table
 
     def products(self) -> pd.Series:
-        """The group each row belongs to: its ``group`` (contributor) when known, else its
-        product: the image's folder (Fashion-MNIST's ``<idx file>#<row>`` items have none, so each
-        row is its own)."""
+        """Each row's group: its ``group`` (contributor) when known, else the image's folder (a
+        Fashion-MNIST ``<idx file>#<row>`` item is its own)."""
         if GROUP_COLUMN in self.table.columns:
             return self.table[GROUP_COLUMN].astype(str)
         return self.table["path"].str.rsplit("/", n=1).str[0]
@@ -109,10 +94,8 @@ class LabelSet:
         atomic.write_csv(run.labels, self.table)
         atomic.write_csv(run.label_report, self.report)
         atomic.write_json(run.classes, self.classes)
-        atomic.write_json(
-            run.dataset,
-            {"dataset": self.dataset, "data_dir": str(self.root or ""), "notes": self.notes},
-        )
+        info = {"dataset": self.dataset, "data_dir": str(self.root or ""), "notes": self.notes}
+        atomic.write_json(run.dataset, info)
 
     @classmethod
     def load(cls, run: RunFiles) -> LabelSet:
@@ -140,11 +123,32 @@ def summarize_report(report: pd.DataFrame) -> pd.DataFrame:
     """Findings counted by issue and action, most frequent first."""
     if report.empty:
         return pd.DataFrame(columns=["issue", "action", "files"])
-    return (
-        report.groupby(["issue", "action"])
-        .size()
-        .rename("files")
-        .reset_index()
-        .sort_values("files", ascending=False, kind="stable")
-        .reset_index(drop=True)
-    )
+    counts = report.groupby(["issue", "action"]).size().rename("files").reset_index()
+    return counts.sort_values("files", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def merge_label_variants(table: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    """Labels that differ only in case or spaces (``Shirt``, ``shirt``, ``hat ``) merged under
+    their commonest spelling, each merge said in ``notes``."""
+    merged: dict[str, str] = {}
+    spelling = table["label"].str.split().str.join(" ").str.casefold()
+    for _, labels in table["label"].groupby(spelling):
+        counts = labels.value_counts()
+        if len(counts) > 1:
+            name = " ".join(min(counts.index, key=lambda n: (-counts[n], n)).split())
+            variants = " + ".join(map(repr, sorted(counts.index)))
+            why = "names differ only in case or spaces"
+            notes.append(f"classes merged ({why}): {variants} -> {name!r}")
+            merged.update(dict.fromkeys(counts.index, name))
+    return table.assign(label=table["label"].replace(merged)) if merged else table
+
+
+def drop_rare_classes(
+    table: pd.DataFrame, min_images: int, report: Report, source: str
+) -> pd.DataFrame:
+    """Rows of the classes with at least ``min_images`` images; each dropped class reported."""
+    counts = table["label"].value_counts()
+    rare = counts[counts < min_images]
+    for label, count in rare.sort_index().items():
+        report.skip(source, "rare-class", f"{label!r} has {count} images, fewer than {min_images}")
+    return table[~table["label"].isin(rare.index)].reset_index(drop=True)

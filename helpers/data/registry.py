@@ -1,11 +1,7 @@
 """The datasets the series knows, each owning what differs between them.
 
-Downstream code never asks a dataset's name: it asks ``kind_of(labels)`` (a
-:class:`DatasetKind`) for the images' channels, how to read one item, the items
-of a table for tf.data. Files (DeepFashion,
-the sample, the Kaggle sets) are paths relative to the data folder, read by
-:mod:`helpers.images`; Fashion-MNIST's items are rows of its idx arrays
-(``<idx file>#<index>`` in the table).
+Code asks ``kind_of(labels)`` (a :class:`DatasetKind`), never a dataset's name, for channels and
+how to read items: files under the data folder, or Fashion-MNIST's ``<idx file>#<index>`` rows.
 """
 
 from __future__ import annotations
@@ -46,8 +42,6 @@ class FileImages:
     def read(self, labels: LabelSet, path: str) -> np.ndarray:
         return images.read_image(Path(labels.root) / path, self.channels)
 
-        return paths.str.rsplit("/", n=1).str[0]
-
 
 class ArrayImages:
     """Items are rows of Fashion-MNIST's idx arrays: ``<idx file>#<index>``."""
@@ -56,11 +50,12 @@ class ArrayImages:
     in_memory = True
 
     def items(self, labels: LabelSet, frame: pd.DataFrame) -> np.ndarray:
-        from helpers.data.fashion_mnist import FILES
+        from helpers.data.fashion_mnist import FILES, load_fashion_mnist
 
         parts = frame["path"].str.rsplit("#", n=1)
         index = parts.str[1].astype(int).to_numpy()
-        offset = np.where(parts.str[0].to_numpy() == FILES["train"][0], 0, _train_size(labels))
+        train = len(load_fashion_mnist(Path(labels.root), download=False).x_train)
+        offset = np.where(parts.str[0].to_numpy() == FILES["train"][0], 0, train)
         return (index + offset).astype(np.int64)
 
     def decoder(self, labels: LabelSet) -> Callable:
@@ -74,7 +69,6 @@ class ArrayImages:
         return stacked_images(str(labels.root))[item][..., None]
 
 
-
 @lru_cache(maxsize=2)
 def stacked_images(folder: str) -> np.ndarray:
     """Fashion-MNIST's training then test images in one uint8 array (55 MB)."""
@@ -82,12 +76,6 @@ def stacked_images(folder: str) -> np.ndarray:
 
     data = load_fashion_mnist(Path(folder), download=False)
     return np.concatenate([data.x_train, data.x_test])
-
-
-def _train_size(labels: LabelSet) -> int:
-    from helpers.data.fashion_mnist import load_fashion_mnist
-
-    return len(load_fashion_mnist(Path(labels.root), download=False).x_train)
 
 
 @dataclass(frozen=True)
@@ -107,13 +95,20 @@ class DatasetKind:
         return self.images.channels
 
     def label(self, data_dir: Path | None, **options: Any) -> LabelSet:
-        unknown = set(options) - set(self.options) - {"seed", "check_files"}
-        if unknown:
-            raise ValueError(f"{self.name} takes no option {sorted(unknown)}; it takes {list(self.options)}")
-        return self.adapter(data_dir, **options)
+        if unknown := set(options) - set(self.options) - {"seed", "check_files"}:
+            takes = f"it takes {list(self.options)}"
+            raise ValueError(f"{self.name} takes no option {sorted(unknown)}; {takes}")
+        from helpers.data.splits import gap_notes, missing_splits
+
+        labels = self.adapter(data_dir, **options)
+        gaps = missing_splits(labels.table, labels.classes)
+        labels.notes += gap_notes(gaps, "too few images for the split, or none in its folders")
+        return labels
 
 
-def _registry() -> dict[str, DatasetKind]:
+@lru_cache(maxsize=1)
+def datasets() -> dict[str, DatasetKind]:
+    """Every dataset by name (built on first use: the adapters import pandas and PIL)."""
     from helpers.data.deepfashion import label_deepfashion
     from helpers.data.fashion_mnist import fashion_mnist_labels
     from helpers.data.fashion_mnist_sample import fashion_mnist_sample_labels
@@ -121,71 +116,25 @@ def _registry() -> dict[str, DatasetKind]:
     from helpers.data.kaggle import label_clothing_full, label_product_images
     from helpers.data.sample import label_sample
 
-    files = FileImages()
-    return {
-        kind.name: kind
-        for kind in (
-            DatasetKind(
-                "sample",
-                label_sample,
-                files,
-                ("sample_images",),
-                needs_data_dir=False,
-                description="the embedded real photos (CC0), written in DeepFashion's layout",
-            ),
-            DatasetKind(
-                "folders",
-                label_folders,
-                files,
-                ("split", "groups"),
-                description="your own photos: root/<class>/ or root/<split>/<class>/",
-            ),
-            DatasetKind(
-                "fashion_mnist_sample",
-                fashion_mnist_sample_labels,
-                files,
-                ("sample_images",),
-                needs_data_dir=False,
-                description="a DeepFashion-layout sample written from Fashion-MNIST's product images",
-                plain_background=True,
-            ),
-            DatasetKind(
-                "deepfashion",
-                label_deepfashion,
-                files,
-                ("source", "split"),
-                description="DeepFashion Category and Attribute Prediction (either official layout)",
-            ),
-            DatasetKind(
-                FASHION_MNIST,
-                fashion_mnist_labels,
-                ArrayImages(),
-                needs_data_dir=False,
-                description="Fashion-MNIST's 60k/10k idx files",
-                plain_background=True,
-            ),
-            DatasetKind(
-                "product_images",
-                label_product_images,
-                files,
-                ("label_column", "min_images"),
-                description="Kaggle Fashion Product Images (Small): styles.csv + images/",
-            ),
-            DatasetKind(
-                "clothing_full",
-                label_clothing_full,
-                files,
-                ("min_images",),
-                description="clothing-dataset (full): images.csv + images/ (GitHub) or images_*/ (Kaggle)",
-            ),
-        )
-    }
-
-
-@lru_cache(maxsize=1)
-def datasets() -> dict[str, DatasetKind]:
-    """Every dataset by name (built on first use: the adapters import pandas and PIL)."""
-    return _registry()
+    files, kind = FileImages(), DatasetKind
+    kinds = (
+        kind("sample", label_sample, files, ("sample_images",), needs_data_dir=False,
+             description="the embedded real photos (CC0), written in DeepFashion's layout"),
+        kind("folders", label_folders, files, ("split", "groups", "duplicates", "min_images"),
+             description="your own photos: root/<class>/ or root/<split>/<class>/"),
+        kind("fashion_mnist_sample", fashion_mnist_sample_labels, files, ("sample_images",),
+             needs_data_dir=False, plain_background=True,
+             description="a DeepFashion-layout sample written from Fashion-MNIST's product images"),
+        kind("deepfashion", label_deepfashion, files, ("source", "split"),
+             description="DeepFashion Category and Attribute Prediction (either official layout)"),
+        kind(FASHION_MNIST, fashion_mnist_labels, ArrayImages(), needs_data_dir=False,
+             description="Fashion-MNIST's 60k/10k idx files", plain_background=True),
+        kind("product_images", label_product_images, files, ("label_column", "min_images"),
+             description="Kaggle Fashion Product Images (Small): styles.csv + images/"),
+        kind("clothing_full", label_clothing_full, files, ("min_images",),
+             description="clothing-dataset (full): images.csv + images/ (GitHub) or images_*/ (Kaggle)"),
+    )  # fmt: skip
+    return {k.name: k for k in kinds}
 
 
 def dataset_kind(name: str) -> DatasetKind:

@@ -1,12 +1,8 @@
 """The embedded sample: real CC0 phone photos of clothing, written in DeepFashion's layout.
 
-From the embedded photos (:mod:`helpers.data.photos`): one folder per
-contributor and class, ``img/<Words>_<Category>/img_*.jpg`` (the category is
-the folder name's last part, so ``01_labels`` builds labels from folder names),
-the category list, image list and partition in the benchmark's formats, and the
-partition grouped by contributor: no contributor has photos in two splits.
-``sources.csv`` says, for every file, the source photo id, its class, its
-contributor and its licence. Same size, seed and photos: same bytes.
+``img/<Words>_<Category>/img_*.jpg`` (one folder per contributor and class), the benchmark's
+list files, a partition grouped by contributor, and ``sources.csv`` (each file's source photo,
+class, contributor, licence). Same size, seed and photos: same bytes.
 """
 
 from __future__ import annotations
@@ -27,6 +23,7 @@ from helpers.data.deepfashion import CATEGORY_CLOTH, CATEGORY_IMG, EVAL_PARTITIO
 from helpers.data.labelset import LabelSet
 from helpers.data.photos import CLASSES, LICENCE, PHOTOS_DIR, SOURCE, choose_photos, read_pool
 from helpers.data.splits import grouped_split
+from helpers.paths import DATA_DIR
 
 SAMPLE_FRACTIONS = (0.7, 0.15, 0.15)
 MARKER = "SAMPLE.json"
@@ -34,57 +31,13 @@ SOURCES = "sources.csv"
 SOURCES_COLUMNS = ["file", "source_image", "source_class", "contributor", "licence"]
 PHOTO_SOURCE = f"real photos: {SOURCE}"
 WORDS = [
-    "Floral",
-    "Striped",
-    "Classic",
-    "Relaxed",
-    "Cropped",
-    "Sheer",
-    "Pleated-Front",
-    "Reindeer",
-    "Pattern",
-    "Lace",
-    "Denim",
-    "Knit",
-    "Cotton",
-    "Slim",
-    "Boxy",
-    "Faux-Fur",
-    "Marled",
-    "Textured",
-    "Longline",
-    "Belted",
-    "Ruffled",
-    "Tie-Front",
-    "Graphic",
-    "Cable-Knit",
-    "Woven",
-    "Collared",
-    "Hooded",
-    "Zip-Up",
-    "Button-Front",
-    "Distressed",
-    "Skinny",
-    "High-Rise",
-    "Wide-Leg",
-    "Midi",
-    "Wrap",
-    "Tiered",
-    "Quilted",
-    "Wool",
-    "Trench",
-    "Double-Breasted",
-    "Oversized",
-    "Fitted",
-    "Vintage",
-    "Plaid",
-    "Polka-Dot",
-    "Chiffon",
-    "Heathered",
-    "Ribbed",
-    "Embroidered",
-    "Crochet",
-]
+    "Floral", "Striped", "Classic", "Relaxed", "Cropped", "Sheer", "Pleated-Front", "Reindeer",
+    "Pattern", "Lace", "Denim", "Knit", "Cotton", "Slim", "Boxy", "Faux-Fur", "Marled", "Textured",
+    "Longline", "Belted", "Ruffled", "Tie-Front", "Graphic", "Cable-Knit", "Woven", "Collared",
+    "Hooded", "Zip-Up", "Button-Front", "Distressed", "Skinny", "High-Rise", "Wide-Leg", "Midi",
+    "Wrap", "Tiered", "Quilted", "Wool", "Trench", "Double-Breasted", "Oversized", "Fitted",
+    "Vintage", "Plaid", "Polka-Dot", "Chiffon", "Heathered", "Ribbed", "Embroidered", "Crochet",
+]  # fmt: skip
 
 
 def product_folder_names(categories: Sequence[str], rng: np.random.Generator) -> list[str]:
@@ -112,10 +65,8 @@ def list_file_text(rows: Sequence[tuple[str, str]], header: str) -> str:
 
 
 def staging_folder(out_dir: Path) -> Path:
-    """A fresh folder beside ``out_dir`` (with ``img/``) to write a sample into before publishing.
-
-    A name of its own: two processes (a chief and a worker) may write the same sample at once.
-    """
+    """A fresh folder of its own beside ``out_dir`` (with ``img/``) to write a sample into: two
+    processes (a chief and a worker) may write the same sample at once."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
     (staging / "img").mkdir()
@@ -151,11 +102,8 @@ def write_annotations(
 def write_sample(
     out_dir: Path, images: int = 600, seed: int = 0, photos_dir: Path = PHOTOS_DIR
 ) -> Path:
-    """Write a DeepFashion-layout sample of about ``images`` embedded photos into ``out_dir``.
-
-    ``out_dir`` is replaced atomically: the tree is written next to it, then
-    renamed, so an interrupted write never leaves half a sample behind.
-    """
+    """Write a DeepFashion-layout sample of about ``images`` embedded photos into ``out_dir``
+    (written beside it, then renamed: never half a sample)."""
     pool = read_pool(photos_dir)
     if images < 3 * len(CLASSES):
         raise ValueError(f"images must be at least {3 * len(CLASSES)}")
@@ -225,25 +173,13 @@ def holds_sample(folder: Path, images: int, seed: int, source: str = PHOTO_SOURC
     return (info.get("images"), info.get("seed"), info.get("source")) == (images, seed, source)
 
 
-def ensure_sample(out_dir: Path, images: int, seed: int = 0) -> Path:
-    """Write the sample unless ``out_dir`` already holds one with the same size and seed."""
-    if holds_sample(out_dir, images, seed):
-        return Path(out_dir)
-    return write_sample(out_dir, images, seed)
-
-
-def sample_dir(images: int) -> Path:
-    """Where the embedded sample of ``images`` photos is written."""
-    from helpers.paths import DATA_DIR
-
-    return DATA_DIR / f"photo-sample-{images}"
-
-
 def label_sample(data_dir: Path | None = None, sample_images: int = 1200, **options) -> LabelSet:
     """The embedded sample's labels: written first (once per size) when ``data_dir`` lacks it."""
     from helpers.data.deepfashion import label_deepfashion
 
-    folder = ensure_sample(Path(data_dir) if data_dir else sample_dir(sample_images), sample_images)
+    folder = Path(data_dir) if data_dir else DATA_DIR / f"photo-sample-{sample_images}"
+    if not holds_sample(folder, sample_images, 0):
+        write_sample(folder, sample_images, 0)
     labels = label_deepfashion(folder, **options)
     labels.dataset = "sample"
     return labels

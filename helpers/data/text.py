@@ -1,7 +1,5 @@
-"""Reading a dataset's text files (annotation lists, CSVs): UTF-8 only, a byte-order mark accepted.
-
-A file in another encoding would turn class names into mojibake without a word,
-so it is refused, naming the file, the line and the byte.
+"""Reading a dataset's text files (annotation lists, CSVs): UTF-8 only, a byte-order mark accepted;
+anything else (silent mojibake otherwise) is refused, naming the file, the line and the byte.
 """
 
 from __future__ import annotations
@@ -51,5 +49,7 @@ def read_csv_table(path: Path, required: list[str]) -> pd.DataFrame:
         ) from None
     missing = set(required) - set(table.columns)
     if missing:
-        raise AnnotationError(path, f"missing columns {sorted(missing)}")
+        sole = table.columns[0] if len(table.columns) == 1 else ""
+        hint = " (the delimiter looks like ';': save it with commas)" if ";" in sole else ""
+        raise AnnotationError(path, f"missing columns {sorted(missing)}{hint}")
     return table

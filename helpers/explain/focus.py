@@ -1,7 +1,5 @@
 """What a model looks at, in words: the share of the maps' mass on the garment against its area."""
 
-from __future__ import annotations
-
 import numpy as np
 
 from helpers.explain.maps import Explanation
@@ -10,10 +8,8 @@ from helpers.explain.maps import Explanation
 def _otsu(values: np.ndarray, bins: int = 256) -> float:
     """Otsu's threshold: the cut that maximises the between-class variance of the histogram."""
     counts, edges = np.histogram(values, bins=bins, range=(values.min(), values.max()))
-    centres = (edges[:-1] + edges[1:]) / 2
-    weight = np.cumsum(counts)
-    total = weight[-1]
-    cum_mean = np.cumsum(counts * centres)
+    weight, total = np.cumsum(counts), counts.sum()
+    cum_mean = np.cumsum(counts * ((edges[:-1] + edges[1:]) / 2))
     w0, w1 = weight[:-1], total - weight[:-1]
     valid = (w0 > 0) & (w1 > 0)
     m0 = np.where(valid, cum_mean[:-1] / np.maximum(w0, 1), 0)
@@ -23,14 +19,7 @@ def _otsu(values: np.ndarray, bins: int = 256) -> float:
 
 
 def garment_mask(images, min_contrast: float = 0.1) -> np.ndarray:
-    """Garment (foreground) pixels of images on a near-uniform background: boolean ``[N] x H x W``.
-
-    Grey level = the mean of the channels. Otsu's threshold splits it into two classes; the
-    background is the class of the image border (its median grey level), so light garments on
-    black (the embedded sample's Fashion-MNIST images) and dark garments on white both work.
-    Holes inside the garment (dark prints) are filled. An image whose grey levels span less than
-    ``min_contrast`` (of the [0, 1] range) has no garment: its mask is empty.
-    """
+    """Garment pixels on a near-uniform background (Otsu's threshold; the border is background)."""
     from scipy.ndimage import binary_fill_holes
 
     array = np.asarray(images, dtype=np.float32)
@@ -52,19 +41,12 @@ def garment_mask(images, min_contrast: float = 0.1) -> np.ndarray:
     return masks[0] if single else masks
 
 
-def _map_array(item) -> np.ndarray:
-    return item.map if isinstance(item, Explanation) else np.asarray(item, dtype=np.float64)
-
-
 def focus_share(maps, masks) -> np.ndarray:
-    """Per map, the share of its mass (sum of the map) on the mask's pixels; NaN for a flat map.
-
-    ``maps``: :class:`Explanation` objects or ``H x W`` arrays; ``masks``: matching boolean masks.
-    """
+    """Per map (an Explanation or array), the share of its mass on its mask; NaN if flat."""
     masks = np.asarray(masks, bool)
     if masks.ndim == 2:
         masks = masks[None]
-    arrays = [_map_array(m) for m in (maps if isinstance(maps, (list, tuple)) else list(maps))]
+    arrays = [m.map if isinstance(m, Explanation) else np.asarray(m, np.float64) for m in maps]
     if len(arrays) != len(masks):
         raise ValueError(f"{len(arrays)} maps for {len(masks)} masks")
     shares = []
@@ -77,11 +59,7 @@ def focus_share(maps, masks) -> np.ndarray:
 
 
 def outline_band(masks, width: int | None = None) -> np.ndarray:
-    """The background within ``width`` pixels of the garment (default: 5% of the image side).
-
-    Edge-reading models look there (necklines, the gaps between sleeves and body); it is
-    background, but not "the background" in the sense of the scene behind the garment.
-    """
+    """The background within ``width`` pixels of the garment (default: 5% of the side)."""
     from scipy.ndimage import binary_dilation
 
     masks = np.asarray(masks, bool)
@@ -93,26 +71,15 @@ def outline_band(masks, width: int | None = None) -> np.ndarray:
 
 
 def describe_focus(maps, masks, foreground: str = "garment", outline: int | None = None) -> str:
-    """What the model looks at, in words: the maps' mass on the foreground against its area.
-
-    For example: "Over 8 images the maps put 72% of their mass on the garment, which covers 45%
-    of the image (a uniform map would put 45% there), and 15% on the 5-pixel band of background
-    around it, which covers 12%: they favour the garment." Means are taken over the images whose
-    map is not flat and whose mask is not empty (the others are counted apart). The verdict
-    compares a share with its area: at least 1.25 times the area favours the foreground; else,
-    if the band around it (:func:`outline_band`, ``outline`` pixels wide) gets at least 1.25
-    times its area, the outline (edge-reading models: necklines, sleeve ends); else at most 0.8
-    times the area favours the background; else neither.
-    """
+    """What the model looks at, in words: the maps' share on the foreground against its area."""
     masks = np.asarray(masks, bool)
     if masks.ndim == 2:
         masks = masks[None]
     bands = outline_band(masks, outline)
     width = outline or max(1, round(0.05 * min(masks.shape[1:])))
-    shares = focus_share(maps, masks)
-    near_shares = focus_share(maps, bands)
-    coverage = masks.reshape(len(masks), -1).mean(axis=1)
-    band_coverage = bands.reshape(len(bands), -1).mean(axis=1)
+    maps = list(maps)
+    shares, near_shares = focus_share(maps, masks), focus_share(maps, bands)
+    coverage, band_coverage = masks.mean(axis=(1, 2)), bands.mean(axis=(1, 2))
     kept = ~np.isnan(shares) & (coverage > 0)
     flat = int(np.isnan(shares).sum())
     if not kept.any():

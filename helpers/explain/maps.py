@@ -1,7 +1,6 @@
-"""Class-logit maps: which positions of a spatial layer raised one class's logit (see the package
-docstring for the methods, the layer chosen and the normalisation)."""
-
-from __future__ import annotations
+"""Class-logit maps: which positions of a spatial layer (by default the last one feeding the
+head's ``Flatten`` or global pooling) raised one class's *logit* (a probability's gradient
+vanishes for confident predictions): Grad-CAM, or HiResCAM (exact for ``Flatten`` + ``Dense``)."""
 
 from dataclasses import dataclass
 
@@ -17,12 +16,7 @@ _POOLING_TYPES = (keras.layers.GlobalAveragePooling2D,)
 
 @dataclass(frozen=True, eq=False)
 class Explanation:
-    """One image's map for one class.
-
-    ``map``: ``H x W`` in [0, 1] at the input size (ReLU, bilinear upsampling, divided by the
-    maximum; all zeros when ``flat``). ``raw``: ``h x w`` at the layer, before ReLU and scaling.
-    ``logit`` and ``probability`` are the model's for ``class_index``.
-    """
+    """One image's map for one class: ``map`` at input size in [0, 1], ``raw`` at the layer."""
 
     map: np.ndarray
     raw: np.ndarray
@@ -33,18 +27,13 @@ class Explanation:
     probability: float
 
     @property
-    def flat(self) -> bool:
-        """No position raised the logit: the map is all zeros and says nothing."""
+    def flat(self) -> bool:  # no position raised the logit: the map says nothing
         return not bool(self.map.max() > 0)
-
-
-# --- finding the layers --------------------------------------------------------------------
 
 
 @dataclass(frozen=True, eq=False)
 class Plan:
-    """How a model's maps are made (:func:`make_plan`): the explained layer, the head, how its
-    logit is found, the method, and the weighted layers (what the sanity checks randomise)."""
+    """How a model's maps are made (:func:`make_plan`); ``weighted``: what the checks randomise."""
 
     target: keras.layers.Layer
     head: keras.layers.Layer
@@ -54,8 +43,7 @@ class Plan:
     weighted: tuple[keras.layers.Layer, ...]  # layers with weights, input to output
 
 
-def _first(value):
-    """The first tensor of a layer's positional inputs or outputs."""
+def _first(value):  # the first tensor of a layer's inputs or outputs
     while isinstance(value, (list, tuple)):
         value = value[0]
     return value
@@ -75,10 +63,10 @@ def _activation_name(layer) -> str:
 def _find_layer(model, layer) -> keras.layers.Layer:
     if not isinstance(layer, str):
         return layer
-    for candidate in all_layers(model):
-        if candidate.name == layer:
-            return candidate
-    raise ValueError(f"{model.name}: no layer named {layer!r}")
+    found = next((c for c in all_layers(model) if c.name == layer), None)
+    if found is None:
+        raise ValueError(f"{model.name}: no layer named {layer!r}")
+    return found
 
 
 def make_plan(model, images: np.ndarray, method: str = "auto", layer=None) -> Plan:
@@ -137,14 +125,8 @@ def make_plan(model, images: np.ndarray, method: str = "auto", layer=None) -> Pl
         pooled = reducer is not None and isinstance(leaves[reducer].layer, _POOLING_TYPES)
         method = "gradcam" if pooled else "hirescam"
 
-    weighted: list[keras.layers.Layer] = []
-    for c in leaves:
-        if c.layer.weights and all(c.layer is not w for w in weighted):
-            weighted.append(c.layer)
-    return Plan(target, head, head_kind, method, tuple(weighted))
-
-
-# --- maps ----------------------------------------------------------------------------------
+    weighted = {id(c.layer): c.layer for c in leaves if c.layer.weights}  # in first-call order
+    return Plan(target, head, head_kind, method, tuple(weighted.values()))
 
 
 def _logits(plan: Plan, calls: list, outputs):
@@ -190,18 +172,11 @@ def _raw_maps(model, plan: Plan, images: np.ndarray, class_indices):
         gradients = tf.zeros_like(features)
     gradients = tf.cast(gradients, tf.float32)
     if plan.method == "gradcam":
-        weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
-        raw = tf.reduce_sum(weights * features, axis=-1)
-    else:
-        raw = tf.reduce_sum(gradients * features, axis=-1)
-    probabilities = head_probabilities(plan, outputs)
+        gradients = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
+    raw = tf.reduce_sum(gradients * features, axis=-1)
     classes = classes.numpy()
-    return (
-        raw.numpy(),
-        chosen.numpy(),
-        probabilities[np.arange(len(classes)), classes],
-        classes,
-    )
+    chosen_p = head_probabilities(plan, outputs)[np.arange(len(classes)), classes]
+    return raw.numpy(), chosen.numpy(), chosen_p, classes
 
 
 def _upsample(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -234,27 +209,19 @@ def _class_list(class_index, count: int):
 
 
 def compute_maps(model, plan: Plan, images: np.ndarray, classes, chunk: int = 16):
-    """Raw maps, logits, probabilities and explained classes of ``images``, ``chunk`` at a time
-    (``classes``: one index per image, or None for the predicted ones)."""
-    raws, logits, probs, chosen = [], [], [], []
-    for start in range(0, len(images), chunk):
-        part = None if classes is None else classes[start : start + chunk]
-        r, lo, p, c = _raw_maps(model, plan, images[start : start + chunk], part)
-        raws.append(r)
-        logits.append(lo)
-        probs.append(p)
-        chosen.append(c)
-    return (np.concatenate(a) for a in (raws, logits, probs, chosen))
+    """Raw maps, logits, probabilities and classes of ``images``, ``chunk`` at a time."""
+    parts = [
+        _raw_maps(
+            model, plan, images[s : s + chunk], None if classes is None else classes[s : s + chunk]
+        )
+        for s in range(0, len(images), chunk)
+    ]
+    return (np.concatenate(a) for a in zip(*parts, strict=True))
 
 
 def explain(model, images, class_index=None, method: str = "auto", layer=None) -> list[Explanation]:
-    """Maps of ``images`` (one ``H x W x C`` image or a batch) for ``class_index``.
-
-    ``class_index``: one index for all images, one per image, or None for each image's predicted
-    class. ``method``: ``"auto"`` (Grad-CAM for a global-average-pooled head, HiResCAM
-    otherwise), ``"gradcam"`` or ``"hirescam"``. ``layer``: a layer or its name (nested models
-    are searched); by default the last spatial layer. Returns one :class:`Explanation` per image.
-    """
+    """One :class:`Explanation` per image (or batch) for ``class_index`` (one, one per image, or
+    None: the predicted); ``method`` ``auto`` is Grad-CAM for a pooled head, else HiResCAM."""
     images = as_batch(images)
     return explain_planned(model, make_plan(model, images, method, layer), images, class_index)
 

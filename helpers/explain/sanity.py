@@ -1,7 +1,6 @@
-"""The sanity checks of a map: model randomisation (Adebayo et al., 2018) and deletion /
-insertion (Petsiuk et al., 2018); see the package docstring for what each number means."""
-
-from __future__ import annotations
+"""The sanity checks of a map: model randomisation (Adebayo et al., 2018; weights re-drawn from the
+output down, the maps' Spearman rank correlation at most ``max_rank_corr``) and deletion /
+insertion against random pixel orders (Petsiuk et al., 2018; a blurred baseline by default)."""
 
 import contextlib
 from collections.abc import Iterator, Sequence
@@ -49,13 +48,11 @@ class SanityChecks:
         return bool(self.rank_corr <= self.max_rank_corr)
 
     @property
-    def deletion_gain(self) -> float:
-        """Random order's deletion AUC minus the map's: positive when the map beats random."""
+    def deletion_gain(self) -> float:  # positive when the map beats a random order
         return self.random_deletion_auc - self.deletion_auc
 
     @property
-    def insertion_gain(self) -> float:
-        """The map's insertion AUC minus the random order's: positive when the map beats random."""
+    def insertion_gain(self) -> float:  # positive when the map beats a random order
         return self.insertion_auc - self.random_insertion_auc
 
     @property
@@ -65,9 +62,6 @@ class SanityChecks:
     @property
     def insertion_passed(self) -> bool:
         return bool(self.insertion_gain > 0)
-
-
-# --- model randomisation -------------------------------------------------------------------
 
 
 @contextlib.contextmanager
@@ -94,11 +88,7 @@ def _randomised(layers: Sequence[keras.layers.Layer], seed: int) -> Iterator[Non
 
 
 def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman rank correlation of two maps (ties share their mean rank).
-
-    A map with a single position gives NaN. When a map is constant (flat) no ranking exists:
-    two constant maps count as unchanged (1.0), one constant and one not as unrelated (0.0).
-    """
+    """Spearman rank correlation of two maps (two flat maps: 1.0, one flat map: 0.0)."""
     from scipy.stats import spearmanr
 
     a, b = np.ravel(a), np.ravel(b)
@@ -111,8 +101,7 @@ def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _plan_for(model, images, explanations: Sequence[Explanation]) -> Plan:
-    methods = {e.method for e in explanations}
-    layers = {e.layer for e in explanations}
+    methods, layers = {e.method for e in explanations}, {e.layer for e in explanations}
     if len(methods) != 1 or len(layers) != 1:
         raise ValueError("check the maps of one method and one layer at a time")
     return make_plan(model, images, methods.pop(), layers.pop())
@@ -121,13 +110,7 @@ def _plan_for(model, images, explanations: Sequence[Explanation]) -> Plan:
 def randomisation_cascade(
     model, images, explanations: Sequence[Explanation], steps: int | None = None, seed: int = 0
 ) -> pd.DataFrame:
-    """Adebayo et al.'s cascade: the rank correlation of each map after each step.
-
-    Weighted layers are randomised cumulatively from the output down, in ``steps`` groups of
-    about equal size (default: one layer per step). One row per step and image: ``step``,
-    ``randomised`` (how many layers, counted from the top), ``down_to`` (the deepest randomised
-    layer), ``image`` and ``rank_corr``.
-    """
+    """Adebayo et al.'s cascade: rank correlations as layers are randomised from the top down."""
     images = as_batch(images)
     plan = _plan_for(model, images, explanations)
     top_down = list(reversed(plan.weighted))
@@ -138,20 +121,12 @@ def randomisation_cascade(
         count = int(group[-1]) + 1
         with _randomised(top_down[:count], seed):
             raws, *_ = compute_maps(model, plan, images, classes)
-        for i, (e, raw) in enumerate(zip(explanations, raws, strict=True)):
-            rows.append(
-                {
-                    "step": step,
-                    "randomised": count,
-                    "down_to": top_down[count - 1].name,
-                    "image": i,
-                    "rank_corr": rank_correlation(np.maximum(e.raw, 0), np.maximum(raw, 0)),
-                }
-            )
+        rows += [
+            {"step": step, "randomised": count, "down_to": top_down[count - 1].name, "image": i,
+             "rank_corr": rank_correlation(np.maximum(e.raw, 0), np.maximum(raw, 0))}
+            for i, (e, raw) in enumerate(zip(explanations, raws, strict=True))
+        ]  # fmt: skip
     return pd.DataFrame(rows)
-
-
-# --- deletion / insertion ------------------------------------------------------------------
 
 
 def _baseline(image: np.ndarray, kind: str) -> np.ndarray:
@@ -165,12 +140,10 @@ def _baseline(image: np.ndarray, kind: str) -> np.ndarray:
     raise ValueError(f"baseline must be one of {BASELINES}, got {kind!r}")
 
 
-def _predict_class(model, plan: Plan, batch: np.ndarray, class_index: int) -> np.ndarray:
-    out = []
-    for start in range(0, len(batch), CHUNK):
-        outputs = model(tf.convert_to_tensor(batch[start : start + CHUNK]), training=False)
-        out.append(head_probabilities(plan, outputs)[:, class_index])
-    return np.concatenate(out)
+def probabilities(model, plan: Plan, images: np.ndarray) -> np.ndarray:
+    """The class probabilities of ``images``, ``CHUNK`` at a time."""
+    chunks = (tf.convert_to_tensor(images[s : s + CHUNK]) for s in range(0, len(images), CHUNK))
+    return np.concatenate([head_probabilities(plan, model(x, training=False)) for x in chunks])
 
 
 def _curves(model, plan, image, saliency, class_index, baseline, steps, random_orders, seed):
@@ -188,7 +161,7 @@ def _curves(model, plan, image, saliency, class_index, baseline, steps, random_o
         masks = (rank[None, :] < counts[:, None]).reshape(steps + 1, height, width, 1)
         batches.append(np.where(masks, baseline, image))  # deletion
         batches.append(np.where(masks, image, baseline))  # insertion
-    probs = _predict_class(model, plan, np.concatenate(batches).astype(np.float32), class_index)
+    probs = probabilities(model, plan, np.concatenate(batches).astype(np.float32))[:, class_index]
     probs = probs.reshape(len(ranks), 2, steps + 1)
     return counts / pixels, probs[0, 0], probs[0, 1], probs[1:, 0].mean(0), probs[1:, 1].mean(0)
 
@@ -199,10 +172,7 @@ def _auc(fractions: np.ndarray, curve: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class SanityOptions:
-    """How the checks run: ``steps`` deletion / insertion steps, ``random_orders`` random pixel
-    orders to compare with, the ``baseline`` a deleted pixel takes (``blur`` or ``mean``), the
-    ``seed`` (randomised weights, ties, random orders) and the rank correlation under which the
-    randomisation check passes."""
+    """How the checks run: steps, random orders, deleted pixels' baseline, seed, threshold."""
 
     steps: int = 16
     random_orders: int = 3
@@ -218,12 +188,7 @@ class SanityOptions:
 def check(
     model, images, explanations: Sequence[Explanation], options: SanityOptions | None = None
 ) -> list[SanityChecks]:
-    """The sanity checks of each map (see the module docstring): randomisation, deletion, insertion.
-
-    ``explanations`` are :func:`explain`'s maps of ``images`` (one method and layer). Costs one
-    map computation on the randomised model plus ``2 (steps + 1) (1 + random_orders)`` forward
-    passes per image.
-    """
+    """The sanity checks of :func:`explain`'s maps of ``images`` (one method and layer)."""
     images = as_batch(images)
     if len(images) != len(explanations):
         raise ValueError(f"{len(explanations)} maps for {len(images)} images")
@@ -235,30 +200,18 @@ def check_planned(
     model, plan: Plan, images: np.ndarray, explanations, options: SanityOptions
 ) -> list[SanityChecks]:
     """:func:`check` with the plan already made (a batch reuses its maps' plan)."""
-    steps, random_orders, seed = options.steps, options.random_orders, options.seed
     classes = [e.class_index for e in explanations]
-    with _randomised(list(reversed(plan.weighted)), seed):
+    with _randomised(list(reversed(plan.weighted)), options.seed):
         randomised, *_ = compute_maps(model, plan, images, classes)
     results = []
     for image, e, raw in zip(images, explanations, randomised, strict=True):
         rho = rank_correlation(np.maximum(e.raw, 0), np.maximum(raw, 0))
         reference = _baseline(image, options.baseline)
         x, dele, ins, rdel, rins = _curves(
-            model, plan, image, e.map, e.class_index, reference, steps, random_orders, seed
-        )
-        results.append(
-            SanityChecks(
-                rank_corr=rho,
-                deletion_auc=_auc(x, dele),
-                random_deletion_auc=_auc(x, rdel),
-                insertion_auc=_auc(x, ins),
-                random_insertion_auc=_auc(x, rins),
-                fractions=x,
-                deletion_curve=dele,
-                insertion_curve=ins,
-                random_deletion_curve=rdel,
-                random_insertion_curve=rins,
-                max_rank_corr=options.max_rank_corr,
-            )
-        )
+            model, plan, image, e.map, e.class_index, reference, options.steps,
+            options.random_orders, options.seed,
+        )  # fmt: skip
+        aucs = (_auc(x, dele), _auc(x, rdel), _auc(x, ins), _auc(x, rins))
+        curves = (x, dele, ins, rdel, rins)
+        results.append(SanityChecks(rho, *aucs, *curves, max_rank_corr=options.max_rank_corr))
     return results

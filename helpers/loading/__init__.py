@@ -1,14 +1,5 @@
-"""Image loading: Keras' ImageDataGenerator flows and a tf.data path over the same labels table.
-
-Both read the labels table (``path, label, split``) relative to the data folder,
-resize to ``image_size`` bilinearly, convert to RGB and scale to [0, 1]. Without
-augmentation they yield the same images within a few grey levels (PIL
-antialiases when shrinking, tf.data does not: :func:`compare_pipelines`).
-Evaluation batches never shuffle: row ``i`` of a prediction is row ``i`` of the
-split. Modules: :mod:`~helpers.loading.pipeline` (tf.data),
-:mod:`~helpers.loading.cache` (its disk cache), :mod:`~helpers.loading.generators`
-(ImageDataGenerator), :mod:`~helpers.loading.augment`,
-:mod:`~helpers.loading.throughput` (measuring both).
+"""Image loading: Keras' ImageDataGenerator flows and a tf.data path over the same labels table,
+both resized, RGB, in [0, 1]. Evaluation batches never shuffle: row ``i`` is the split's row ``i``.
 """
 
 from __future__ import annotations
@@ -35,23 +26,17 @@ LOADERS = ("tf.data", "ImageDataGenerator")
 
 
 def split_batches(spec: InputSpec) -> dict[str, Batches]:
-    """Train (shuffled; augmented by ImageDataGenerator itself when it loads), val and test
-    (table order) batches of ``spec``'s loader. ``cache='auto'`` shares the memory budget
-    between the splits, train first (:func:`split_caches`)."""
+    """Train (shuffled), val and test (table order) batches of ``spec``'s loader; ``cache='auto'``
+    shares the memory budget between the splits, train first (:func:`split_caches`)."""
     if spec.loader not in LOADERS:
         raise ValueError(f"loader must be one of {LOADERS}, got {spec.loader!r}")
-    if spec.loader == "ImageDataGenerator":
+    if spec.loader == "ImageDataGenerator":  # it augments the training split itself
+        plain = replace(spec, augment=None)
         return {
-            split: generator_batches(
-                spec if split == "train" else replace(spec, augment=None), split, split == "train"
-            )
-            for split in SPLITS
+            s: generator_batches(spec if s == "train" else plain, s, s == "train") for s in SPLITS
         }
     plan = split_caches(spec.labels, spec.image_size, spec.cache)
-    return {
-        split: tf_batches(replace(spec, cache=plan[split]), split, split == "train")
-        for split in SPLITS
-    }
+    return {s: tf_batches(replace(spec, cache=plan[s]), s, s == "train") for s in SPLITS}
 
 
 def class_weights(labels: LabelSet) -> dict[int, float]:
@@ -66,19 +51,13 @@ def class_weights(labels: LabelSet) -> dict[int, float]:
 
 
 def load_inputs(labels: LabelSet, rows: pd.DataFrame, image_size: int) -> np.ndarray:
-    """Model inputs (``N x H x W x C`` in [0, 1]) for a few rows of the labels table, in their order.
-
-    For galleries and calibration sets: it holds all rows in memory at once.
-    """
+    """Model inputs (``N x H x W x C`` in [0, 1]) for a few rows of the labels table, in their
+    order, all in memory at once (for galleries and calibration sets)."""
     channels = kind_of(labels).channels
     if rows.empty:
         return np.zeros((0, image_size, image_size, channels), np.float32)
-    subset = LabelSet(
-        rows[["path", "label", "split"]].assign(split="test"),
-        labels.classes,
-        root=labels.root,
-        dataset=labels.dataset,
-    )
+    table = rows[["path", "label", "split"]].assign(split="test")
+    subset = LabelSet(table, labels.classes, root=labels.root, dataset=labels.dataset)
     batches = tf_batches(InputSpec(subset, image_size, len(rows)), "test", shuffle=False)
     return next(iter(batches))[0].numpy()
 

@@ -8,25 +8,17 @@ from dataclasses import dataclass, fields
 
 @dataclass(frozen=True)
 class Augment:
-    """Augmentation settings, all off by default.
-
-    ``shift`` and ``zoom`` are fractions of the image size, ``rotation`` and
-    ``shear`` angles in degrees (as ImageDataGenerator takes them), ``erasing``
-    the probability of random erasing (tf.data only: ImageDataGenerator has none).
-    For photographs: ``crop_area`` the smallest share of the image a random resized
-    crop keeps (aspect ratio 3/4 to 4/3, as torchvision's ``RandomResizedCrop``;
-    ImageDataGenerator zooms instead), ``colour`` the strength of a mild colour
-    jitter (brightness and contrast by up to that fraction, saturation half as much;
-    ImageDataGenerator jitters brightness only).
-    """
+    """Augmentation settings, all off by default (angles in degrees, as ImageDataGenerator takes them)."""
 
     horizontal_flip: bool = False
-    shift: float = 0.0
+    shift: float = 0.0  # fraction of the image size
     rotation: float = 0.0
-    zoom: float = 0.0
+    zoom: float = 0.0  # fraction of the image size
     shear: float = 0.0
-    erasing: float = 0.0
+    erasing: float = 0.0  # probability of random erasing (tf.data only)
+    # photos: smallest share a random resized crop keeps (aspect 3/4 to 4/3; ImageDataGenerator zooms)
     crop_area: float = 0.0
+    # photos: brightness and contrast jitter by up to this, saturation half as much (IDG: brightness)
     colour: float = 0.0
 
     @property
@@ -59,32 +51,23 @@ def augmentation_layers(augment: Augment, seed: int = 0):
     """The same augmentations as Keras preprocessing layers (applied in the training step)."""
     import keras
 
-    layers = []
+    layers, nearest = [], {"fill_mode": "nearest", "seed": seed}
     if augment.crop_area:
         layers.append(random_resized_crop(augment.crop_area, seed=seed))
     if augment.horizontal_flip:
         layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
     if augment.shift:
-        layers.append(
-            keras.layers.RandomTranslation(
-                augment.shift, augment.shift, fill_mode="nearest", seed=seed
-            )
-        )
+        layers.append(keras.layers.RandomTranslation(augment.shift, augment.shift, **nearest))
     if augment.rotation:
-        layers.append(
-            keras.layers.RandomRotation(augment.rotation / 360.0, fill_mode="nearest", seed=seed)
-        )
+        layers.append(keras.layers.RandomRotation(augment.rotation / 360.0, **nearest))
     if augment.zoom:
-        layers.append(keras.layers.RandomZoom(augment.zoom, fill_mode="nearest", seed=seed))
+        layers.append(keras.layers.RandomZoom(augment.zoom, **nearest))
     if augment.shear:
         factor = math.tan(math.radians(augment.shear))  # RandomShear takes a factor, not degrees
-        layers.append(keras.layers.RandomShear(factor, factor, fill_mode="nearest", seed=seed))
+        layers.append(keras.layers.RandomShear(factor, factor, **nearest))
     if augment.erasing:
-        layers.append(
-            keras.layers.RandomErasing(
-                augment.erasing, scale=(0.02, 0.25), value_range=(0, 1), seed=seed
-            )
-        )
+        erasing = keras.layers.RandomErasing
+        layers.append(erasing(augment.erasing, scale=(0.02, 0.25), value_range=(0, 1), seed=seed))
     if augment.colour:
         strength = augment.colour
         layers += [
@@ -95,47 +78,42 @@ def augmentation_layers(augment: Augment, seed: int = 0):
     return keras.Sequential(layers, name="augmentation")
 
 
-def _random_resized_crop_layer():
-    """The random resized crop layer class (built on first use: it needs Keras and TensorFlow)."""
+def random_resized_crop(min_area: float, seed: int = 0):
+    """A layer cropping a random box of ``min_area`` to all of each image (aspect 3/4 to 4/3),
+    resized back: the crop torchvision and timm train photographs with. Training only; its draws
+    come from a ``SeedGenerator``, a variable a checkpoint saves. (Class built on first use.)"""
     import keras
     import tensorflow as tf
 
     class RandomResizedCropLayer(keras.layers.Layer):
-        """A random box of ``min_area`` to all of each image (aspect 3/4 to 4/3), resized back to
-        the image's size: the crop torchvision and timm train photographs with. Training only."""
-
         def __init__(self, min_area: float, seed: int = 0, **kwargs):
             super().__init__(**kwargs)
             self.min_area, self.seed = min_area, seed
-            self.generator = tf.random.Generator.from_seed(seed)
+            self.generator = keras.random.SeedGenerator(seed)
 
         def call(self, images, training=True):
             if not training:
                 return images
             count = tf.shape(images)[0]
             size = tf.shape(images)[1:3]
-            area = self.generator.uniform([count], self.min_area, 1.0)
-            log_ratio = self.generator.uniform([count], -0.2877, 0.2877)  # log(3/4), log(4/3)
-            ratio = tf.exp(log_ratio)
+
+            def uniform(low=0.0, high=1.0):
+                return keras.random.uniform([count], low, high, seed=self.generator)
+
+            area = uniform(self.min_area)
+            ratio = tf.exp(uniform(-0.2877, 0.2877))  # log(3/4), log(4/3)
             height = tf.minimum(tf.sqrt(area / ratio), 1.0)
             width = tf.minimum(tf.sqrt(area * ratio), 1.0)
-            top = self.generator.uniform([count]) * (1.0 - height)
-            left = self.generator.uniform([count]) * (1.0 - width)
+            top = uniform() * (1.0 - height)
+            left = uniform() * (1.0 - width)
             boxes = tf.stack([top, left, top + height, left + width], axis=1)
-            cropped = tf.image.crop_and_resize(
-                images, boxes, tf.range(count), size, method="bilinear"
-            )
+            cropped = tf.image.crop_and_resize(images, boxes, tf.range(count), size, "bilinear")
             return tf.cast(cropped, images.dtype)
 
         def get_config(self):
             return {**super().get_config(), "min_area": self.min_area, "seed": self.seed}
 
-    return RandomResizedCropLayer
-
-
-def random_resized_crop(min_area: float, seed: int = 0):
-    """A random resized crop keeping ``min_area`` to all of each image (see the layer)."""
-    return _random_resized_crop_layer()(min_area, seed=seed, name="random_resized_crop")
+    return RandomResizedCropLayer(min_area, seed=seed, name="random_resized_crop")
 
 
 def _upright_load_img(load_img):
@@ -159,14 +137,10 @@ def _upright_load_img(load_img):
 
 
 def _read_upright_in_image_data_generator() -> None:
-    """Make ImageDataGenerator's file iterators read phone photos upright.
+    """Make ImageDataGenerator's file iterators read phone photos upright (EXIF orientation).
 
-    The one place that reaches into a private Keras module: ImageDataGenerator
-    (``keras.src.legacy.preprocessing.image``) reads files with PIL through
-    ``image_utils.load_img``, which ignores the EXIF orientation that TensorFlow's
-    path applies. Only that module's reference is replaced (by a namespace that
-    passes everything else through), so ``keras.utils.load_img`` is untouched.
-    """
+    The one reach into a private Keras module: only ``keras.src.legacy.preprocessing.image``'s
+    reference to ``image_utils`` is replaced, so ``keras.utils.load_img`` is untouched."""
     import types
 
     from keras.src.legacy.preprocessing import image as legacy

@@ -1,15 +1,9 @@
 """A disk cache of decoded, resized uint8 images: TFRecord shards written once, read every epoch.
 
-A split too large for memory (DeepFashion's training split is 41 GB at 256x256)
-is decoded once into shards of about 1,000 images under
-``data/cache/<key>/`` (or ``$CLOTHING_CACHE_DIR``). The key hashes the cache
-format, the image size and every item with its size and modification time, so
-a changed file or another size makes a new cache and an unchanged one is
-reused by later epochs and later runs. A training split is written in a seeded
-random order, so each shard mixes classes; reading shuffles the shard order
-per epoch, interleaves eight shards and shuffles a small buffer. Shards are
-written to a temporary name and renamed, the manifest last: an interrupted
-write leaves only whole shards, which the next write reuses.
+Under ``data/cache/<key>/`` (or ``$CLOTHING_CACHE_DIR``), the key hashing the format, the size
+and every item's size and modification time. A training split is written in a seeded random
+order; reading shuffles shards, interleaves eight and shuffles a small buffer. Shards are renamed
+into place, the manifest last: an interrupted write leaves whole shards for the next to reuse.
 """
 
 from __future__ import annotations
@@ -24,19 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers.atomic import shareable
+from helpers.atomic import shareable, write_json
 from helpers.errors import InputError
-from helpers.paths import DATA_DIR, write_json
 
 CACHE_VERSION = 1
 SHARD_IMAGES = 1024
 SHUFFLE_BUFFER = 1024  # records held while shuffling: about 200 MB at 256x256x3
 MANIFEST = "manifest.json"
-
-
-def cache_root() -> Path:
-    """Where disk caches live: ``$CLOTHING_CACHE_DIR``, else ``data/cache``."""
-    return Path(os.environ.get("CLOTHING_CACHE_DIR") or DATA_DIR / "cache")
 
 
 def cache_key(
@@ -77,9 +65,7 @@ class DiskCache:
             return False
         return info.get("images") == self.images and all(p.is_file() for p in self.shard_paths)
 
-    def write(
-        self, items: np.ndarray, targets: np.ndarray, load: Callable, order: np.ndarray
-    ) -> None:
+    def write(self, items: np.ndarray, targets: np.ndarray, load: Callable, order) -> None:
         """Decode every item (``load(item) -> uint8 image``) into shards, in ``order``."""
         import tensorflow as tf
         from tqdm.auto import tqdm
@@ -99,16 +85,13 @@ class DiskCache:
             label = tf.bitcast(tf.cast(target, tf.int32), tf.uint8)
             return tf.io.serialize_tensor(tf.concat([label, tf.reshape(load(item), [-1])], 0))
 
+        to_write = sum(min(SHARD_IMAGES, self.images - i * SHARD_IMAGES) for i in missing)
         with tqdm(total=self.images, desc="writing the disk cache", leave=False) as bar:
-            bar.update(
-                self.images
-                - sum(min(SHARD_IMAGES, self.images - i * SHARD_IMAGES) for i in missing)
-            )
+            bar.update(self.images - to_write)
             for shard in missing:
                 picked = order[shard * SHARD_IMAGES : (shard + 1) * SHARD_IMAGES]
-                records = tf.data.Dataset.from_tensor_slices((items[picked], targets[picked])).map(
-                    record, num_parallel_calls=tf.data.AUTOTUNE
-                )
+                records = tf.data.Dataset.from_tensor_slices((items[picked], targets[picked]))
+                records = records.map(record, num_parallel_calls=tf.data.AUTOTUNE)
                 final = self.shard_paths[shard]
                 # A name of its own: several workers may write the same (identical) shard at once.
                 handle, partial = tempfile.mkstemp(prefix=f".{final.name}.", dir=self.folder)
@@ -119,15 +102,9 @@ class DiskCache:
                         writer.write(serialized)
                         bar.update(1)
                 os.replace(partial, final)
-        write_json(
-            self.folder / MANIFEST,
-            {
-                "images": self.images,
-                "shape": list(self.shape),
-                "shards": len(self.shard_paths),
-                "version": CACHE_VERSION,
-            },
-        )
+        shards = len(self.shard_paths)
+        manifest = {"images": self.images, "shape": list(self.shape), "shards": shards}
+        write_json(self.folder / MANIFEST, {**manifest, "version": CACHE_VERSION})
 
     def dataset(self, shuffle: bool, seed: int):
         """``(uint8 image, class index)`` records; shuffled shards, interleaved, buffer-shuffled."""

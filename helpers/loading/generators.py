@@ -1,9 +1,5 @@
-"""Keras' ImageDataGenerator over the same labels table (the write-ups' loader).
-
-``tensorflow.keras.preprocessing.image.ImageDataGenerator`` (Keras 3 dropped it
-from its own public API): PIL decode, bilinear resize, RGB, rescale 1/255, and
-its own augmentation. Files go through ``flow_from_dataframe``, array datasets
-through ``flow``. Evaluation iterators never shuffle.
+"""Keras' ImageDataGenerator over the same labels table (the classic tutorials' loader): PIL
+decode, bilinear resize, RGB, rescale 1/255 and its own augmentation; evaluation never shuffles.
 """
 
 from __future__ import annotations
@@ -15,15 +11,17 @@ import pandas as pd
 
 from helpers.data import LabelSet
 from helpers.data.registry import kind_of
+from helpers.images import stored_path
 from helpers.loading.augment import image_data_generator
 from helpers.loading.pipeline import Batches
 from helpers.loading.spec import InputSpec
 
 
 def split_frame(labels: LabelSet, split: str) -> pd.DataFrame:
-    """One split with absolute file paths (ImageDataGenerator needs them)."""
+    """One split with absolute file paths (ImageDataGenerator needs them); a HEIC or AVIF
+    photo's path is its decoded PNG's (:func:`helpers.images.stored_path`), as tf.data reads it."""
     frame = labels.split(split)
-    return frame.assign(path=frame["path"].map(lambda p: str(Path(labels.root) / p)))
+    return frame.assign(path=frame["path"].map(lambda p: stored_path(Path(labels.root) / p)))
 
 
 def split_arrays(labels: LabelSet, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -40,9 +38,8 @@ def split_arrays(labels: LabelSet, split: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def generator_flow(spec: InputSpec, split: str, shuffle: bool | None = None):
-    """The ImageDataGenerator iterator over one split of any dataset (augmented as ``spec.augment``
-    says): files through ``flow_from_dataframe``, arrays through ``flow``; shuffles only the
-    training split by default."""
+    """The ImageDataGenerator iterator over one split (augmented as ``spec.augment`` says): files
+    through ``flow_from_dataframe``, arrays through ``flow``; by default only train shuffles."""
     labels, image_size, batch_size, seed = spec.labels, spec.image_size, spec.batch_size, spec.seed
     shuffle = (split == "train") if shuffle is None else shuffle
     generator = image_data_generator(spec.augment)
@@ -72,11 +69,8 @@ def generator_flow(spec: InputSpec, split: str, shuffle: bool | None = None):
 
 
 def generator_batches(spec: InputSpec, split: str, shuffle: bool | None = None) -> Batches:
-    """ImageDataGenerator as :class:`Batches`: epoch ``e`` replays the iterator's order for ``e``.
-
-    Keras seeds each batch with ``seed + batches seen``; starting epoch ``e``
-    at ``e x steps`` batches seen gives a resumed run the same batches.
-    """
+    """ImageDataGenerator as :class:`Batches`: epoch ``e`` starts at ``e x steps`` batches seen
+    (Keras seeds each batch with ``seed + batches seen``), so a resumed run gets the same batches."""
     import tensorflow as tf
 
     flow = generator_flow(spec, split, shuffle)

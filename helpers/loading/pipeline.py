@@ -1,26 +1,10 @@
 """The tf.data path: file paths (or array rows) shuffled, decoded in parallel, uint8 until the end.
 
-Memory stays bounded whatever the split's size: the shuffle works on paths (or
-on small uint8 records from the disk cache), never on decoded float images, and
-each image becomes float32 in [0, 1] only in the same parallel step that
-decoded it, just before batching. Three ways to feed an epoch (the ``cache``
-setting):
-
-* ``none`` — stream: read and decode every image every epoch (about 3x
-  ImageDataGenerator on 2 cores);
-* ``memory`` — decode once into a uint8 in-memory cache (0.2 MB per image at
-  256x256), then reshuffle it every epoch;
-* ``disk`` — decode once into TFRecord shards (:mod:`helpers.loading.cache`),
-  reused by later epochs and later runs;
-* ``auto`` — memory while the split's uint8 size fits the memory budget (a
-  quarter of this machine's RAM, shared by the splits of a run: see
-  :func:`plan_caches`), else disk.
-
-Array datasets (Fashion-MNIST) are already in memory and are gathered by index.
-A training split's order in epoch ``e`` depends only on ``(seed, e)``, so a
-resumed run sees the same batches as an uninterrupted one; streaming and the
-disk cache let parallel decoding reorder nearby images (a fixed order would
-cost a third of the speed), the memory cache and arrays do not.
+The ``cache`` setting: ``none`` streams (decodes every epoch), ``memory`` decodes once into uint8
+in memory, ``disk`` into TFRecord shards (:mod:`helpers.loading.cache`), ``auto`` picks memory
+while it fits a quarter of RAM (:func:`plan_caches`). A training split's order in epoch ``e``
+depends only on ``(seed, e)``; streaming and the disk cache let parallel decoding reorder nearby
+images, the memory cache and arrays (Fashion-MNIST) do not.
 """
 
 from __future__ import annotations
@@ -35,8 +19,9 @@ import numpy as np
 from helpers.data import LabelSet
 from helpers.data.labelset import SPLITS
 from helpers.data.registry import kind_of
-from helpers.loading.cache import DiskCache, cache_key, cache_root
+from helpers.loading.cache import DiskCache, cache_key
 from helpers.loading.spec import InputSpec
+from helpers.paths import cache_root
 
 CACHE_MODES = ("auto", "memory", "disk", "none")
 
@@ -60,14 +45,9 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 @dataclass
 class Batches:
-    """One split's batches: ``epoch(e)`` is the tf.data dataset of epoch ``e``.
-
-    ``cache`` says how images are fed (``memory``, ``disk``, ``none`` = streaming,
-    ``arrays``, or ``generator`` for ImageDataGenerator). ``augments`` is True
-    when the loader itself augments (ImageDataGenerator); otherwise the training
-    step applies the augmentation layers. ``sharded_files`` marks input a
-    multi-worker run can split by file (``files`` of them).
-    """
+    """One split's batches: ``epoch(e)`` is the tf.data dataset of epoch ``e``; ``cache`` says how
+    images are fed (a cache mode, ``arrays`` or ``generator``); ``augments``: the loader augments
+    (ImageDataGenerator); ``sharded_files``: multi-worker runs may split it by file."""
 
     images: int
     batch_size: int
@@ -110,22 +90,20 @@ def tf_batches(spec: InputSpec, split: str, shuffle: bool | None = None) -> Batc
     def to_model(image, target):
         return tf.cast(image, tf.float32) * (1 / 255), tf.one_hot(target, classes)
 
+    def ordered(rows, epoch: int):
+        if not shuffle:
+            return rows
+        return rows.shuffle(count, seed=epoch_seed(seed, epoch), reshuffle_each_iteration=False)
+
     if kind.in_memory:
 
         def load_batch(index, target):
             return to_model(_resized(decode(index), image_size), target)
 
         def make(epoch: int):
-            rows = tf.data.Dataset.from_tensor_slices((items, targets))
-            if shuffle:
-                rows = rows.shuffle(
-                    count, seed=epoch_seed(seed, epoch), reshuffle_each_iteration=False
-                )
-            return (
-                rows.batch(batch_size)
-                .map(load_batch, num_parallel_calls=autotune)
-                .prefetch(autotune)
-            )
+            rows = ordered(tf.data.Dataset.from_tensor_slices((items, targets)), epoch)
+            rows = rows.batch(batch_size).map(load_batch, num_parallel_calls=autotune)
+            return rows.prefetch(autotune)
 
         return Batches(count, batch_size, make, cache="arrays")
 
@@ -141,14 +119,8 @@ def tf_batches(spec: InputSpec, split: str, shuffle: bool | None = None) -> Batc
         )
 
         def make(epoch: int):
-            rows = cached
-            if shuffle:
-                rows = rows.shuffle(
-                    count, seed=epoch_seed(seed, epoch), reshuffle_each_iteration=False
-                )
-            return (
-                rows.map(to_model, num_parallel_calls=autotune).batch(batch_size).prefetch(autotune)
-            )
+            rows = ordered(cached, epoch).map(to_model, num_parallel_calls=autotune)
+            return rows.batch(batch_size).prefetch(autotune)
 
         return Batches(count, batch_size, make, cache="memory")
 
@@ -169,9 +141,7 @@ def tf_batches(spec: InputSpec, split: str, shuffle: bool | None = None) -> Batc
         return _levels(decode(item), image_size) * (1 / 255), tf.one_hot(target, classes)
 
     def make(epoch: int):
-        rows = paths
-        if shuffle:
-            rows = rows.shuffle(count, seed=epoch_seed(seed, epoch), reshuffle_each_iteration=False)
+        rows = ordered(paths, epoch)
         rows = rows.map(stream, num_parallel_calls=autotune, deterministic=not shuffle)
         return rows.batch(batch_size).prefetch(autotune)
 
@@ -184,7 +154,7 @@ def _levels(image, image_size: int):
 
     from helpers import images
 
-    if image.shape[-3] == image_size and image.shape[-2] == image_size:
+    if _fits(image, image_size):
         return tf.cast(image, tf.float32)
     return images.resize_levels(image, image_size)
 
@@ -193,9 +163,11 @@ def _resized(image, image_size: int):
     """uint8 image(s) at ``image_size``; untouched when already that size (Fashion-MNIST at 28)."""
     from helpers import images
 
-    if image.shape[-3] == image_size and image.shape[-2] == image_size:
-        return image
-    return images.resize(image, image_size)
+    return image if _fits(image, image_size) else images.resize(image, image_size)
+
+
+def _fits(image, image_size: int) -> bool:
+    return image.shape[-3] == image_size and image.shape[-2] == image_size
 
 
 def split_caches(labels: LabelSet, image_size: int, cache: str = "auto") -> dict[str, str]:
@@ -237,11 +209,8 @@ def disk_cache(
     key = cache_key(items, targets, image_size, channels, shuffled)
     cache = DiskCache(cache_root() / key, len(items), image_size, channels)
     if not cache.ready():
-        order = (
-            np.random.default_rng(seed_of_order).permutation(len(items))
-            if shuffled
-            else np.arange(len(items))
-        )
+        rng = np.random.default_rng(seed_of_order)
+        order = rng.permutation(len(items)) if shuffled else np.arange(len(items))
         print(
             f"Writing a disk cache of {len(items):,} images at {image_size}x{image_size} "
             f"({cache.bytes_needed / 1e9:.1f} GB) to {cache.folder}; later epochs and runs reuse it"

@@ -1,11 +1,4 @@
-"""What a model's input is made of, in one value every loader takes.
-
-:class:`InputSpec` holds the labels, the square image size, the batch size, the
-seed, the tf.data cache mode, the loader and the augmentation: the group that
-used to travel as loose arguments through :mod:`helpers.loading.pipeline` and
-:mod:`helpers.loading.generators`. A split (and whether it shuffles) is chosen
-per call; everything else about the input is here.
-"""
+"""What a model's input is made of, in one value every loader takes (a split is chosen per call)."""
 
 from __future__ import annotations
 
@@ -33,12 +26,5 @@ class InputSpec:
     @classmethod
     def of(cls, labels: LabelSet, settings, augment: Any = None) -> InputSpec:
         """The input a run's ``settings`` describe (image size, batch, seed, cache, loader)."""
-        return cls(
-            labels,
-            settings.image_size,
-            settings.batch_size,
-            settings.seed,
-            settings.cache,
-            settings.loader,
-            augment,
-        )
+        names = ("image_size", "batch_size", "seed", "cache", "loader")
+        return cls(labels, *(getattr(settings, name) for name in names), augment)

@@ -1,8 +1,5 @@
-"""How fast the loaders feed, and how far their pixels differ: the same files, measured here.
-
-Each measurement reads a bounded number of images (``max_images``), so the
-throughput cell of 02 costs seconds on the sample and on the full benchmark.
-"""
+"""How fast the loaders feed, and how far their pixels differ, on the same (at most
+``max_images``) files."""
 
 from __future__ import annotations
 
@@ -19,11 +16,8 @@ from helpers.loading.spec import InputSpec
 
 
 def images_per_second(batches, max_images: int | None = None) -> tuple[float, int]:
-    """Iterate a dataset or Keras iterator once (at most ``max_images``); return (images/s, images).
-
-    Timed from the first batch on: the steady rate an epoch of 209k images runs at, without
-    either loader's start-up (tf.data fills its pipeline, a Keras iterator shuffles).
-    """
+    """Iterate a dataset or Keras iterator once (at most ``max_images``): (images/s, images),
+    timed from the first batch on (the steady rate, without either loader's start-up)."""
     # A Keras iterator repeats forever when iterated: index it for one epoch.
     keras_iterator = hasattr(batches, "__getitem__")
     iterator = iter((batches[i] for i in range(len(batches))) if keras_iterator else batches)
@@ -48,11 +42,8 @@ def loader_throughput(
     max_images: int = 2000,
     caches: tuple[str, ...] = ("none", "memory"),
 ) -> pd.DataFrame:
-    """Images per second of ImageDataGenerator and tf.data (per cache mode) over the same files.
-
-    Cached modes are read twice: the first pass fills the cache, the second
-    reads it. At most ``max_images`` images per pass, shuffled as in training.
-    """
+    """Images per second of ImageDataGenerator and tf.data (per cache mode) over the same files,
+    shuffled as in training; cached modes twice (filling the cache, then reading it)."""
     subset = first_images(labels, split, max_images)
     rows = []
     spec = InputSpec(subset, image_size, batch_size)
@@ -63,19 +54,13 @@ def loader_throughput(
         for epoch in range(1, 3 if cache in {"memory", "disk"} else 2):
             rows.append(_row("tf.data", cache, epoch, *images_per_second(batches.epoch(epoch))))
     table = pd.DataFrame(rows)
-    table["vs_ImageDataGenerator"] = (table["images_per_s"] / table["images_per_s"].iloc[0]).round(
-        2
-    )
+    rates = table["images_per_s"]
+    table["vs_ImageDataGenerator"] = (rates / rates.iloc[0]).round(2)
     return table
 
 
 def _row(loader: str, cache: str, epoch: int, rate: float, seen: int) -> dict:
-    names = {
-        "none": "streaming",
-        "memory": "memory cache",
-        "disk": "disk cache",
-        "arrays": "arrays",
-    }
+    names = {"none": "streaming", "memory": "memory cache", "disk": "disk cache"}
     return {
         "loader": loader if not cache else f"{loader} ({names.get(cache, cache)})",
         "pass": epoch,

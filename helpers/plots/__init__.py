@@ -1,8 +1,5 @@
-"""Every figure of the series (seaborn / matplotlib), each saved into the run folder when asked.
-
-Figures of the data (:mod:`~helpers.plots.data`), of a model (:mod:`~helpers.plots.model`), of
-results (:mod:`~helpers.plots.results`) and of explanations (:mod:`~helpers.plots.explanations`);
-notebooks call them as ``plots.<name>(..., path=run.files.figure(name))``.
+"""Every figure of the series (seaborn / matplotlib), each saved into the run folder when asked
+(``plots.<name>(..., path=run.files.figure(name))``): of the data, a model, results, explanations.
 """
 
 from helpers.plots.common import save
@@ -18,18 +15,7 @@ from helpers.plots.results import (
 )
 
 __all__ = [
-    "accuracy_vs_flops",
-    "accuracy_vs_latency",
-    "batch_grid",
-    "class_distribution",
-    "confusion_heatmap",
-    "explanation_gallery",
-    "field_on_image",
-    "flops_bars",
-    "image_gallery",
-    "learning_curves",
-    "per_class_accuracy",
-    "receptive_field_growth",
-    "sample_grid",
-    "save",
-]
+    "accuracy_vs_flops", "accuracy_vs_latency", "batch_grid", "class_distribution",
+    "confusion_heatmap", "explanation_gallery", "field_on_image", "flops_bars", "image_gallery",
+    "learning_curves", "per_class_accuracy", "receptive_field_growth", "sample_grid", "save",
+]  # fmt: skip

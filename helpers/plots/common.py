@@ -1,7 +1,5 @@
 """Saving a figure: atomically, into the run folder, when a path is given."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import matplotlib.pyplot as plt

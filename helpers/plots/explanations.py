@@ -1,7 +1,5 @@
 """The figure of explanation maps with their sanity numbers, and their deletion/insertion curves."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -13,14 +11,8 @@ from helpers.plots.common import save
 def explanation_gallery(
     images: np.ndarray, batch, columns: int = 4, path: Path | None = None
 ) -> plt.Figure:
-    """Each image with its explanation map over it, then the deletion and insertion curves.
-
-    ``batch`` is :func:`helpers.explain.explain_batch`'s result for ``images``. Each title reads
-    ``#i true → predicted (confidence)``, then the randomisation rank correlation ``ρ`` and the
-    deletion / insertion gains over a random pixel order, each marked ✓ (check passed) or ✗.
-    Below, one panel per check: every image's curve (solid, its colour) with its random-order
-    curve (dashed); the legend gives the areas under the curves.
-    """
+    """Each image with its map (``batch``: :func:`helpers.explain.explain_batch`'s) and its checks'
+    numbers, ✓ or ✗, in the title; below, the deletion and insertion curves against random order."""
     count = len(images)
     rows = max(1, -(-count // columns))
     fig = plt.figure(figsize=(2.6 * columns, 2.9 * rows + 3.2))
@@ -28,10 +20,7 @@ def explanation_gallery(
     curves = grid[rows, :].subgridspec(1, 2, wspace=0.25)
     deletion, insertion = fig.add_subplot(curves[0, 0]), fig.add_subplot(curves[0, 1])
     table = batch.table
-
-    def mark(passed: bool) -> str:
-        return "✓" if passed else "✗"
-
+    mark = {True: "✓", False: "✗"}.get
     for i, (image, explanation, checks) in enumerate(
         zip(images, batch.explanations, batch.checks, strict=True)
     ):
@@ -64,11 +53,9 @@ def explanation_gallery(
     for ax, name, verb in ((deletion, "Deletion", "removed"), (insertion, "Insertion", "revealed")):
         ax.set(
             title=f"{name}: most salient pixels {verb} first (dashed: random order)",
-            xlabel=f"fraction of pixels {verb}",
-            ylabel="probability of the explained class",
-            xlim=(0, 1),
-            ylim=(0, 1.02),
-        )
+            xlabel=f"fraction of pixels {verb}", ylabel="probability of the explained class",
+            xlim=(0, 1), ylim=(0, 1.02),
+        )  # fmt: skip
         ax.title.set_fontsize(9)
         ax.legend(fontsize=7, loc="best")
     fig.suptitle(f"Where the model looked ({method}); ρ: rank correlation with a randomised model")

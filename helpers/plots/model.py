@@ -1,7 +1,5 @@
 """Figures of a model: learning curves, receptive fields, the most expensive layers."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -33,12 +31,11 @@ def receptive_field_growth(
     """Receptive field (and jump) layer by layer, against the input size."""
     defined = table.dropna(subset=["rf_h"]).reset_index(drop=True)
     fig, ax = plt.subplots(figsize=(max(6, 0.22 * len(defined) + 3), 3.8))
-    ax.plot(
-        defined.index, defined["rf_h"].astype(float), marker="o", label="receptive field (pixels)"
-    )
-    ax.plot(
-        defined.index, defined["jump_h"].astype(float), marker=".", label="jump (effective stride)"
-    )
+    for column, marker, label in (
+        ("rf_h", "o", "receptive field (pixels)"),
+        ("jump_h", ".", "jump (effective stride)"),
+    ):
+        ax.plot(defined.index, defined[column].astype(float), marker=marker, label=label)
     ax.axhline(input_size, color="grey", linestyle="--", label=f"input size {input_size}")
     ax.set_yscale("log")
     if len(defined) <= 30:
@@ -58,15 +55,10 @@ def field_on_image(
     for (label, (top, left, bottom, right)), color in zip(
         boxes.items(), sns.color_palette("bright"), strict=False
     ):
+        corner, width, height = (left - 0.5, top - 0.5), right - left + 1, bottom - top + 1
         ax.add_patch(
             plt.Rectangle(
-                (left - 0.5, top - 0.5),
-                right - left + 1,
-                bottom - top + 1,
-                fill=False,
-                linewidth=2,
-                edgecolor=color,
-                label=label,
+                corner, width, height, fill=False, linewidth=2, edgecolor=color, label=label
             )
         )
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
@@ -82,10 +74,7 @@ def flops_bars(table: pd.DataFrame, top: int = 15, path: Path | None = None) -> 
     sns.barplot(x=ranked["flops"] / 1e6, y=ranked["layer"], hue=ranked["type"], dodge=False, ax=ax)
     for y, (flops, share) in enumerate(zip(ranked["flops"] / 1e6, ranked["share"], strict=True)):
         ax.text(flops, y, f" {share:.1%}", va="center", fontsize=8)
-    ax.set(
-        xlabel="MFLOPs per image (2 x MACs)",
-        ylabel="",
-        title=f"Most expensive layers (top {len(ranked)})",
-    )
+    title = f"Most expensive layers (top {len(ranked)})"
+    ax.set(xlabel="MFLOPs per image (2 x MACs)", ylabel="", title=title)
     fig.tight_layout()
     return save(fig, path)

@@ -1,17 +1,7 @@
 """Training: the one path notebook 03, ``python -m helpers.train`` and the benchmarks share.
 
-:func:`train_model` builds a zoo model inside the strategy's scope, trains
-it on the labels it is given with the model's recipe (:mod:`helpers.training.recipe`)
-through the loop of :mod:`helpers.training.loop` (early stopping, exact resume),
-scores the test split and writes ``model.keras``, ``history.csv`` and
-``training.json`` where it is told (the chief only); the run folder
-(:meth:`helpers.run.Run.train`) records them. Modules: ``recipe`` (how each model trains),
-``loop`` (the custom step), ``state`` (its checkpoints), ``distribute`` (strategies,
-mixed precision), ``in_memory`` (array datasets on any Keras backend).
-
-TensorFlow is imported only when the loop or a strategy is used, so the recipe,
-the models and :mod:`helpers.training.in_memory` also run where Keras has
-another backend and TensorFlow is not installed (JAX on a lent GPU machine).
+TensorFlow is imported only when the loop or a strategy is used, so the recipes, the models and
+:mod:`helpers.training.in_memory` also run on another Keras backend (JAX).
 """
 
 from __future__ import annotations
@@ -26,8 +16,8 @@ import pandas as pd
 
 from helpers import atomic
 from helpers.paths import RunFiles
-from helpers.training.recipe import Recipe, recipe, recipe_for, warmup_cosine_adamw
-from helpers.training.state import Checkpoint
+from helpers.recipes import Recipe, recipe, recipe_for
+from helpers.training.state import Checkpoint, Progress
 
 if TYPE_CHECKING:
     from helpers.data import LabelSet
@@ -44,23 +34,17 @@ __all__ = [
     "read_history",
     "recipe",
     "recipe_for",
-    "record_training",
     "set_seeds",
     "train_model",
-    "warmup_cosine_adamw",
 ]
 
 
 def __getattr__(name: str):
-    """``Trainer`` (it imports TensorFlow) and ``Progress`` on first use (PEP 562)."""
+    """``Trainer`` (it imports TensorFlow) on first use (PEP 562)."""
     if name == "Trainer":
         from helpers.training.loop import Trainer
 
         return Trainer
-    if name == "Progress":
-        from helpers.training.state import Progress
-
-        return Progress
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -81,8 +65,7 @@ def dtype_policy(name: str):
 
 
 def float32_copy(model: keras.Model) -> keras.Model:
-    """The same model and weights computing in float32: what is saved after mixed-precision training,
-    so FLOP tables, receptive fields and LiteRT conversion see a plain float model."""
+    """The same model and weights computing in float32 (what is saved after mixed precision)."""
     if all(layer.dtype_policy.name == "float32" for layer in model.layers):
         return model
 
@@ -97,8 +80,7 @@ def float32_copy(model: keras.Model) -> keras.Model:
 
 @dataclass
 class Trained:
-    """What :func:`train_model` leaves: the (float32) model, its history and ``training.json``
-    (``record``; empty when this process wrote nothing)."""
+    """The (float32) model, its history and ``training.json`` (empty when this process wrote none)."""
 
     model: keras.Model
     history: pd.DataFrame
@@ -115,12 +97,8 @@ def train_model(
     log: Callable[[str], None] = print,
 ) -> Trained:
     """Train ``settings.model`` on ``labels`` with its recipe under ``strategy`` (default: the
-    ``strategy`` setting); return what it made.
-
-    ``checkpoint.files`` is where the chief writes, when the checkpoint ``write``s: the
-    resumable state (resumed only by a fit with the same ``key``), then ``model.keras``,
-    ``history.csv`` and ``training.json``. Recording the artifact is the caller's (the run folder).
-    """
+    setting's); the chief writes the resumable state, then ``model.keras``, ``history.csv`` and
+    ``training.json`` into ``checkpoint.files`` (recording them is the run folder's)."""
     from helpers.loading import InputSpec, class_weights, split_batches
     from helpers.models import build_model
     from helpers.training.distribute import is_chief, make_strategy, precision_policy
@@ -176,51 +154,31 @@ def train_model(
         files.ensure()
         atomic.save_model(saved, files.model)
         atomic.write_csv(files.history, history)
-        record = record_training(
-            files,
-            settings.model,
-            saved,
-            history,
-            scores,
-            loader=settings.loader,
-            image_size=settings.image_size,
-            replicas=replicas,
-            global_batch=settings.batch_size,
-            precision=policy,
-            strategy=type(strategy).__name__,
-            recipe=how.description,
+        # training.json: what was trained, for how long, and how it scored on the test split
+        best = history.loc[history["val_loss"].idxmin()]
+        seconds = round(float(history["seconds"].sum()), 1) if "seconds" in history else None
+        record = {
+            "model": settings.model,
+            "params": int(saved.count_params()),
+            "input_shape": list(saved.input_shape[1:]),
+            "classes": int(saved.output_shape[-1]),
+            "chance_accuracy": round(1 / saved.output_shape[-1], 4),
+            "epochs_run": len(history),
+            "best_epoch": int(best["epoch"]),
+            "best_val_accuracy": round(float(best.get("val_accuracy", float("nan"))), 4),
+            "train_seconds": seconds,
+            "test": {k: round(float(v), 4) for k, v in scores.items()},
+            "loader": settings.loader,
+            "image_size": settings.image_size,
+            "replicas": replicas,
+            "global_batch": settings.batch_size,
+            "precision": policy,
+            "strategy": type(strategy).__name__,
+            "recipe": how.description,
             **prepared,
-        )
+        }
+        atomic.write_json(files.training, record)
     return Trained(saved, history, record)
-
-
-def record_training(
-    files: RunFiles,
-    model_name: str,
-    model: keras.Model,
-    history: pd.DataFrame,
-    test_scores: dict[str, float],
-    **extra,
-) -> dict:
-    """Write ``training.json``: what was trained, for how long, and how it scored on the test split."""
-    best = history.loc[history["val_loss"].idxmin()]
-    record = {
-        "model": model_name,
-        "params": int(model.count_params()),
-        "input_shape": list(model.input_shape[1:]),
-        "classes": int(model.output_shape[-1]),
-        "chance_accuracy": round(1 / model.output_shape[-1], 4),
-        "epochs_run": len(history),
-        "best_epoch": int(best["epoch"]),
-        "best_val_accuracy": round(float(best.get("val_accuracy", float("nan"))), 4),
-        "train_seconds": round(float(history["seconds"].sum()), 1)
-        if "seconds" in history
-        else None,
-        "test": {k: round(float(v), 4) for k, v in test_scores.items()},
-        **extra,
-    }
-    atomic.write_json(files.training, record)
-    return record
 
 
 def read_history(files: RunFiles) -> pd.DataFrame:

@@ -1,17 +1,9 @@
 """TensorFlow's own distribution engine and mixed precision, chosen by the run's settings.
 
-* ``strategy``: ``auto`` (every local GPU through ``MirroredStrategy`` when there
-  are several, else the default strategy), ``one`` (the default strategy),
-  ``mirrored`` (``MirroredStrategy`` over the local GPUs, or over logical CPU
-  devices made by :func:`split_cpu`), ``multiworker``
-  (``MultiWorkerMirroredStrategy``, configured from ``TF_CONFIG`` as TensorFlow
-  documents it: ``{"cluster": {"worker": ["host1:port", "host2:port"]},
-  "task": {"type": "worker", "index": 0}}``).
-* ``precision``: ``auto`` is ``mixed_float16`` when a GPU is present, else
-  ``float32``. The zoo's softmax output layers always compute in float32.
-
-A multi-worker strategy must exist before TensorFlow runs anything else, so
-command lines create it first (``python -m helpers.train`` does).
+``strategy``: ``auto`` (``MirroredStrategy`` over several local GPUs, else the default), ``one``,
+``mirrored`` (local GPUs, or logical CPUs from :func:`split_cpu`), ``multiworker`` (from
+``TF_CONFIG``; created before TensorFlow runs anything else). ``precision``: ``auto`` is
+``mixed_float16`` on a GPU, else ``float32``.
 """
 
 from __future__ import annotations
@@ -27,10 +19,8 @@ STRATEGIES = ("auto", "one", "mirrored", "multiworker")
 
 
 def split_cpu(devices: int) -> None:
-    """Split the CPU into ``devices`` logical devices, so MirroredStrategy can run without GPUs.
-
-    Must run before TensorFlow initialises its devices (first thing in a process).
-    """
+    """Split the CPU into ``devices`` logical devices (MirroredStrategy without GPUs); must run
+    before TensorFlow initialises its devices."""
     if devices < 2:
         return
     cpu = tf.config.list_physical_devices("CPU")[0]
@@ -50,17 +40,13 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
         raise ParameterError("strategy", f"{name!r} is not one of {', '.join(STRATEGIES)}")
     if name == "multiworker":
         return _multiworker()
-    gpus = tf.config.list_logical_devices(
-        "GPU"
-    )  # initialises TensorFlow: after multiworker's check
-    if name == "auto":
-        return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
-    if name == "one":
-        return tf.distribute.get_strategy()
+    gpus = tf.config.list_logical_devices("GPU")  # initialises TensorFlow: after multiworker
     if name == "mirrored":
         devices = gpus or tf.config.list_logical_devices("CPU")
         return tf.distribute.MirroredStrategy([device.name for device in devices])
-    raise AssertionError(name)
+    if name == "auto" and len(gpus) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
 
 
 def _multiworker() -> tf.distribute.Strategy:

@@ -1,13 +1,5 @@
-"""Train and score a zoo model on an in-memory dataset (Fashion-MNIST) on any Keras backend.
-
-The Fashion-MNIST benchmark and the recipe screens train through
-:func:`train_split` and score through :func:`score_split`. On TensorFlow that is
-the one training loop (:class:`~helpers.training.Trainer` over ``tf_batches``).
-On another backend (JAX on a lent GPU machine, which has no TensorFlow) it is
-Keras' own ``fit`` with the same recipe objects: the optimizer and its schedule
-(steps counted the same way), the augmentation layers in front of the model
-during training only, label-smoothed cross-entropy. Rows record which one
-trained them (:func:`trained_on`).
+"""Train and score a zoo model on an in-memory dataset (Fashion-MNIST) on any Keras backend: on
+TensorFlow the one training loop, elsewhere (JAX) Keras' own ``fit`` with the same recipes.
 """
 
 from __future__ import annotations
@@ -22,7 +14,7 @@ import pandas as pd
 
 from helpers.data import LabelSet
 from helpers.loading.augment import augmentation_layers
-from helpers.training.recipe import Recipe
+from helpers.recipes import Recipe
 
 
 def trained_on() -> str:
@@ -37,11 +29,8 @@ def trained_on() -> str:
         import tensorflow as tf
 
         gpus = tf.config.list_physical_devices("GPU")
-        name = (
-            tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
-            if gpus
-            else "CPU"
-        )
+        details = tf.config.experimental.get_device_details(gpus[0]) if gpus else {}
+        name = details.get("device_name", "GPU") if gpus else "CPU"
     else:
         name = "default device"
     return f"{backend} on {name}"
@@ -83,7 +72,7 @@ def train_split(
     accuracy, seconds) and how many images one epoch saw."""
     if keras.backend.backend() == "tensorflow":
         from helpers.loading import InputSpec, tf_batches
-        from helpers.training import Trainer
+        from helpers.training.loop import Trainer
 
         spec = InputSpec(labels, model.input_shape[1], batch_size, seed)
         train = tf_batches(spec, split, shuffle=True)
@@ -133,17 +122,12 @@ def fit_arrays(
     return frame
 
 
-def predictions(model: keras.Model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
-    """Class probabilities for ``x`` (float32 in [0, 1]), in batches."""
-    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
-
-
 def score_split(model: keras.Model, labels: LabelSet, split: str) -> dict[str, float]:
     """Cross-entropy and accuracy on ``split``, and accuracy with horizontal-flip test-time
     augmentation (the mean of the predictions for each image and its mirror image)."""
     x, y = scaled_arrays(labels, split)
-    plain = predictions(model, x)
-    mirrored = predictions(model, x[:, :, ::-1])
+    plain = np.asarray(model.predict(x, batch_size=500, verbose=0))
+    mirrored = np.asarray(model.predict(x[:, :, ::-1], batch_size=500, verbose=0))
     truth = y.argmax(1)
     picked = np.clip(plain[np.arange(len(truth)), truth], 1e-7, 1.0)
     return {

@@ -1,27 +1,11 @@
 """The training loop: one path for every strategy, with early stopping and exact resume.
 
-Keras 3's ``model.fit`` cannot run under ``MultiWorkerMirroredStrategy``
-(keras-team/keras#20585), so every run trains with this custom step, the one
-TensorFlow's distribution guides describe: ``strategy.run`` inside a
-``tf.function``, per-example losses averaged over the global batch
-(``tf.nn.compute_average_loss``), ``optimizer.apply``. Augmentation layers run in
-the step (on the accelerator when there is one), after the loader's uint8 ->
-[0, 1] step.
-
-After every epoch the chief writes one file, ``checkpoints/state.npz``
-(atomically, :mod:`helpers.training.state`): every model, optimizer and augmentation variable (random-number
-generator states included), the best weights so far, the epoch count, the
-best validation loss and epoch, the early-stopping counter, the history and
-the settings it was made with (the optimizer's moving average of the weights
-among its variables, when it keeps one). A fit that finds a state with the same settings
-continues from it, so its final weights, best epoch and history equal an
-uninterrupted run's; a state made with other settings is discarded with one
-line. Where every worker must reach it (multi-worker), put the run folder on
-storage they share.
-
-Over 300 lines because the step, the epoch loop, early stopping and the
-weights' moving average act on one object whose state is saved whole; the file
-format of that state is :mod:`helpers.training.state`.
+Keras 3's ``fit`` cannot run under ``MultiWorkerMirroredStrategy`` (keras-team/keras#20585), so
+every run trains with TensorFlow's documented custom step (``strategy.run`` in a ``tf.function``,
+``compute_average_loss``, ``optimizer.apply``), augmentation layers inside it. After every epoch
+the chief saves the whole state (:mod:`helpers.training.state`); every random draw comes from
+saved variables or from (seed, epoch), so a resumed fit ends bit-identical to an uninterrupted one
+where the loader keeps a fixed order. Multi-worker runs need the run folder on shared storage.
 """
 
 from __future__ import annotations
@@ -38,12 +22,9 @@ import tensorflow as tf
 from helpers import atomic
 from helpers.keras_graph import all_layers
 from helpers.loading.augment import Augment, augmentation_layers
-from helpers.paths import RunFiles
 from helpers.training.distribute import shard_policy, worker_count
 from helpers.training.progress import epoch_progress
 from helpers.training.state import Checkpoint, Progress, assign, load_state, save_state
-
-HISTORY_METRICS = ("loss", "accuracy", "top3")
 
 
 class Trainer:
@@ -60,47 +41,33 @@ class Trainer:
         seed: int = 0,
     ):
         self.strategy = strategy or tf.distribute.get_strategy()
-        self.model = model
-        self.optimizer = optimizer
+        self.model, self.optimizer = model, optimizer
         classes = model.output_shape[-1]
         with self.strategy.scope():
-            self.augment = (
-                augmentation_layers(augment, seed)
-                if augment is not None and augment.active
-                else None
-            )
+            active = augment is not None and augment.active
+            self.augment = augmentation_layers(augment, seed) if active else None
             if self.augment is not None:
                 self.augment.build((None, *model.input_shape[1:]))
             if not optimizer.built:
                 optimizer.build(model.trainable_variables)
-        self.class_weight = (
-            tf.constant([float(class_weight.get(i, 1.0)) for i in range(classes)], tf.float32)
-            if class_weight
-            else None
-        )
+        weights = [float((class_weight or {}).get(i, 1.0)) for i in range(classes)]
+        self.class_weight = tf.constant(weights, tf.float32) if class_weight else None
         self.loss = keras.losses.CategoricalCrossentropy(
             reduction=None, label_smoothing=label_smoothing
         )
         self.top_k = 3 if classes > 3 else 0
         # XLA as Keras' fit decides it: on a GPU, without tf.distribute, when every layer supports it.
-        on_gpu = bool(tf.config.list_logical_devices("GPU"))
-        distributed = isinstance(
-            self.strategy,
-            tf.distribute.MirroredStrategy | tf.distribute.MultiWorkerMirroredStrategy,
-        )
+        mirrored = tf.distribute.MirroredStrategy | tf.distribute.MultiWorkerMirroredStrategy
         self.jit = (
-            on_gpu
-            and not distributed
+            bool(tf.config.list_logical_devices("GPU"))
+            and not isinstance(self.strategy, mirrored)
             and all(getattr(layer, "supports_jit", True) for layer in all_layers(model))
         )
         self._train = self._make_train_step()
         self._evaluate = self._make_eval_step()
 
-    # --- steps ---------------------------------------------------------------------------------
-
     @staticmethod
-    def _valid(y):
-        """1 for real rows, 0 for the all-zero padding rows of an evened-out evaluation batch."""
+    def _valid(y):  # 1 for real rows, 0 for an evened-out evaluation batch's all-zero padding
         return tf.reduce_sum(tf.cast(y, tf.float32), axis=-1)
 
     def _counts(self, y, probabilities):
@@ -109,13 +76,10 @@ class Trainer:
         predictions = tf.cast(probabilities, tf.float32)
         hits = tf.cast(tf.equal(tf.argmax(predictions, -1), truth), tf.float32)
         correct = tf.reduce_sum(hits * valid)
-        top = (
-            tf.reduce_sum(
-                tf.cast(tf.math.in_top_k(truth, predictions, self.top_k), tf.float32) * valid
-            )
-            if self.top_k
-            else tf.constant(0.0)
-        )
+        top = tf.constant(0.0)
+        if self.top_k:
+            in_top = tf.math.in_top_k(truth, predictions, self.top_k)
+            top = tf.reduce_sum(tf.cast(in_top, tf.float32) * valid)
         return correct, top, tf.reduce_sum(valid)
 
     def _regularisation(self, per_replica: bool = True):
@@ -158,8 +122,7 @@ class Trainer:
         return self._summed_over_replicas(replica_step)
 
     def _summed_over_replicas(self, replica_step):
-        """One ``tf.function`` step: ``replica_step(x, y)`` on every replica's share of the
-        batch, each of its outputs summed over the replicas."""
+        """One ``tf.function`` step: ``replica_step(x, y)`` on every replica, outputs summed."""
 
         @tf.function
         def step(batch):
@@ -170,9 +133,8 @@ class Trainer:
         return step
 
     def _evened(self, dataset, batches, pad: bool):
-        """Several replicas: no replica may get an empty batch (oneDNN's CPU convolutions fail on
-        one). Training drops the last partial batch; evaluation pads it with all-zero rows,
-        which the counts and losses ignore."""
+        """Several replicas: none may get an empty batch (oneDNN's CPU convolutions fail on one), so
+        training drops the last partial batch and evaluation pads it with ignored all-zero rows."""
         if self.strategy.num_replicas_in_sync == 1:
             return dataset
         rows = dataset.unbatch()
@@ -188,20 +150,14 @@ class Trainer:
         options.experimental_distribute.auto_shard_policy = shard_policy(by_file)
         return self.strategy.experimental_distribute_dataset(dataset.with_options(options))
 
-    def _by_file(self, batches) -> bool:
-        """Several workers and at least as many disk-cache shards: each worker reads its own files."""
-        workers = worker_count(self.strategy)
-        return batches.sharded_files and workers > 1 and batches.files >= workers
-
-    # --- epochs --------------------------------------------------------------------------------
-
     def train_epoch(
         self, batches, epoch: int, bar: Callable | None = None, hooks=None
     ) -> dict[str, float]:
         """One pass over ``batches.epoch(epoch)``; returns the epoch's loss, accuracy and top-3."""
         totals = np.zeros(4)
         dataset = batches.epoch(epoch)
-        by_file = self._by_file(batches)
+        workers = worker_count(self.strategy)  # several, and as many disk-cache shards: by file
+        by_file = batches.sharded_files and workers > 1 and batches.files >= workers
         steps = None
         if by_file:  # workers' shards differ in size: repeat them, the same step count everywhere
             dataset = dataset.repeat()
@@ -235,8 +191,6 @@ class Trainer:
             logs["top3"] = top / max(count, 1)
         return logs
 
-    # --- the whole fit -------------------------------------------------------------------------
-
     def fit(
         self,
         train,
@@ -248,17 +202,16 @@ class Trainer:
         callbacks: Sequence[keras.callbacks.Callback] = (),
         log: Callable[[str], None] = print,
     ) -> pd.DataFrame:
-        """Train up to ``epochs`` epochs with early stopping on val_loss (best weights restored);
-        ``validation=None`` trains exactly ``epochs`` epochs and keeps the last weights. With an
-        EMA optimizer (``use_ema``) the averaged weights are validated, kept and left in the model.
-
-        With a ``checkpoint`` the state after every epoch goes to its ``files.training_state``
-        (when it ``write``s) and a fit with the same ``key`` resumes from it. Returns the history,
-        one row per epoch.
-        """
+        """Train up to ``epochs`` epochs with early stopping on val_loss, best (or, with ``use_ema``,
+        averaged) weights kept; ``validation=None``: exactly ``epochs``, last weights. A
+        ``checkpoint`` saves every epoch's state and resumes one with the same ``key``."""
         progress, best = Progress(), None
-        if checkpoint is not None:
-            progress, best = self._resume(checkpoint, log)
+        if checkpoint is not None:  # the saved state when it matches the key and this model
+            state = checkpoint.files.training_state
+            weights = len(self.model.weights)
+            progress, best = load_state(
+                state, checkpoint.key, self._variables(), weights, log, checkpoint.write
+            )
         hooks = keras.callbacks.CallbackList(list(callbacks), model=self.model)
         self.model.stop_training = False
         hooks.on_train_begin()
@@ -277,10 +230,12 @@ class Trainer:
             progress.history.append({"epoch": epoch, **{k: float(v) for k, v in logs.items()}})
             progress.epochs_done = epoch + 1
             if checkpoint is not None and checkpoint.write:
-                self._save(checkpoint.files, progress, best)
+                save_state(checkpoint.files.training_state, self._variables(), progress, best)
                 atomic.write_csv(checkpoint.files.history, pd.DataFrame(progress.history))
             if verbose:
-                log(_epoch_line(epoch, epochs, logs, progress.best_epoch == epoch))
+                shown = " - ".join(f"{k} {v:.4f}" for k, v in logs.items() if k != "seconds")
+                mark = " (best)" if progress.best_epoch == epoch else ""
+                log(f"epoch {epoch + 1}/{epochs} - {logs['seconds']:.1f} s - {shown}{mark}")
             hooks.on_epoch_end(epoch, logs)
             if self.model.stop_training:
                 break
@@ -294,15 +249,13 @@ class Trainer:
     @property
     def uses_ema(self) -> bool:
         """Whether the optimizer (or the one a loss-scale optimizer wraps) averages the weights."""
-        return bool(
-            getattr(getattr(self.optimizer, "inner_optimizer", self.optimizer), "use_ema", False)
-        )
+        inner = getattr(self.optimizer, "inner_optimizer", self.optimizer)
+        return bool(getattr(inner, "use_ema", False))
 
     @contextlib.contextmanager
     def averaged_weights(self):
-        """Inside the block the model holds the optimizer's moving average of its trainable
-        weights (with ``use_ema``; else its own), and its own again after: what validation scores
-        and early stopping keeps, while training and its saved state go on from the raw weights."""
+        """Inside the block the model holds the optimizer's moving average of its weights (with
+        ``use_ema``): what validation scores and early stopping keeps; training goes on from the raw."""
         if not self.uses_ema:
             yield
             return
@@ -323,31 +276,8 @@ class Trainer:
             progress.stopped = True
         return best
 
-    # --- state ---------------------------------------------------------------------------------
-
     def _variables(self) -> dict[str, list]:
         groups = {"model": list(self.model.variables), "optimizer": list(self.optimizer.variables)}
         if self.augment is not None:
             groups["augment"] = list(self.augment.variables)
         return groups
-
-    def _save(self, files: RunFiles, progress: Progress, best) -> None:
-        save_state(files.training_state, self._variables(), progress, best)
-
-    def _resume(self, checkpoint: Checkpoint, log) -> tuple[Progress, list | None]:
-        """The saved progress when it matches the key and this model; else a fresh start (said once)."""
-        return load_state(
-            checkpoint.files.training_state,
-            checkpoint.key,
-            self._variables(),
-            len(self.model.weights),
-            log,
-            checkpoint.write,
-        )
-
-
-def _epoch_line(epoch: int, epochs: int, logs: dict, best: bool) -> str:
-    shown = " - ".join(f"{k} {v:.4f}" for k, v in logs.items() if k != "seconds")
-    return (
-        f"epoch {epoch + 1}/{epochs} - {logs['seconds']:.1f} s - {shown}{' (best)' if best else ''}"
-    )

@@ -1,16 +1,9 @@
 """Head first, batch norm frozen: what a fine-tuning recipe does to a model before the loop trains it.
 
-Fine-tuning a pretrained network from a random head sends large, random gradients
-back through the backbone for the first steps and spoils the features it came
-with. The usual cure (LP-FT, Kumar et al. 2022) fits the head first: a
-multinomial logistic regression on the frozen backbone's pooled features of the
-training split, computed once without augmentation through the project's one
-loader, whose coefficients then *are* the Dense head (softmax of ``W x + b`` is
-the regression's ``predict_proba``). Frozen batch norm (``trainable = False``,
-which in Keras 3 also runs the layer in inference mode) keeps the ImageNet
-statistics: small batches of one dataset would otherwise replace them with noisy
-estimates. :func:`prepare` applies both as a recipe asks, before
-:class:`~helpers.training.Trainer` builds its optimizer.
+A random head's large gradients spoil a pretrained backbone's features, so the head is fitted
+first (LP-FT, Kumar et al. 2022): a logistic regression on the frozen backbone's features, whose
+coefficients *are* the Dense head. Frozen batch norm (in Keras 3 also inference mode) keeps the
+ImageNet statistics that small batches would replace with noisy estimates.
 """
 
 from __future__ import annotations
@@ -26,7 +19,7 @@ from helpers.keras_graph import all_layers
 
 if TYPE_CHECKING:
     from helpers.data import LabelSet
-    from helpers.training.recipe import Recipe
+    from helpers.recipes import Recipe
 
 HEAD = "predictions"
 # The bias of a class the training split lacks: the regression never saw it, so never predict it.
@@ -52,14 +45,13 @@ def feature_model(model: keras.Model) -> keras.Model:
 def features(
     extract: keras.Model, labels: LabelSet, split: str, image_size: int, batch_size: int = 32
 ) -> np.ndarray:
-    """``extract``'s features (``N x F``: a feature model's, e.g. :func:`feature_model`) of one
-    split in table order, unaugmented, through the tf.data loader."""
+    """``extract``'s features (``N x F``) of one split in table order, unaugmented, via tf.data."""
+    import tensorflow as tf
+
     from helpers.loading import InputSpec, tf_batches
     from helpers.training.progress import epoch_progress
 
     batches = tf_batches(InputSpec(labels, image_size, batch_size), split, shuffle=False)
-    import tensorflow as tf
-
     call = tf.function(lambda x: extract(x, training=False), reduce_retracing=True)
     parts = []
     with epoch_progress(len(batches), f"{split} features", batch_size, True) as bar:
@@ -100,8 +92,7 @@ def set_head(model: keras.Model, weights: list[np.ndarray]) -> None:
 
 
 def freeze_batch_norm(model: keras.Model) -> int:
-    """Freeze every batch-norm layer (nested models too): its scale and offset stop training and
-    it normalises with its stored statistics. Returns how many were frozen."""
+    """Freeze every batch-norm layer (nested models too); how many were frozen."""
     frozen = 0
     for layer in all_layers(model):
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -119,8 +110,8 @@ def prepare(
     seed: int = 0,
     log: Callable[[str], None] = print,
 ) -> dict:
-    """Apply ``recipe``'s ``freeze_batch_norm`` and ``probe_head`` to a freshly built model, before
-    its optimizer is built; returns what was done (for ``training.json``)."""
+    """Apply ``recipe``'s ``freeze_batch_norm`` and ``probe_head`` to a freshly built model (before
+    its optimizer); what was done, for ``training.json``."""
     done: dict = {}
     if recipe.freeze_batch_norm:
         done["batch_norm_frozen"] = freeze_batch_norm(model)

@@ -1,16 +1,11 @@
-"""A live progress display within a training epoch, right for wherever it is shown.
-
-- In a notebook front-end (JupyterLab, Jupyter, Colab: an IPython kernel with ipywidgets), a
-  ``tqdm.notebook`` bar: steps, images/s, elapsed and time left, the running loss.
-- In a terminal, tqdm's text bar on stderr, redrawn in place.
-- Anywhere else — ``papermill --log-output`` (every redraw of a bar becomes a log line there,
-  papermill#765), the series runner, a CI log, a pipe — one plain line at most every
-  ``LINE_SECONDS`` seconds. ``CLOTHING_PROGRESS=lines`` (set by ``helpers.series`` for its
-  kernels), ``bar`` or ``widget`` forces a kind.
+"""A live progress display within a training epoch: a ``tqdm.notebook`` widget in a notebook
+kernel, tqdm's text bar in a terminal, else (papermill logs, papermill#765; CI; pipes) a plain line
+at most every ``LINE_SECONDS``. ``CLOTHING_PROGRESS=widget|bar|lines`` forces one.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import time
@@ -29,15 +24,11 @@ def _in_notebook_kernel() -> bool:
     shell = get_ipython()
     if shell is None or "ZMQInteractiveShell" not in {c.__name__ for c in type(shell).__mro__}:
         return False
-    try:
-        import ipywidgets  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("ipywidgets") is not None
 
 
 def progress_mode(environ=os.environ, stream=None) -> str:
-    """``widget``, ``bar`` or ``lines``: see the module's docstring."""
+    """``widget``, ``bar`` or ``lines`` (see the module's docstring)."""
     forced = environ.get("CLOTHING_PROGRESS", "").strip().lower()
     if forced in MODES:
         return forced
@@ -88,8 +79,8 @@ class ThrottledLines:
             self.last = now
             self.write(self.line(step, loss, now))
 
-    def close(self) -> None:
-        """Nothing to tidy: the epoch's own line follows."""
+    def close(self) -> None:  # nothing to tidy: the epoch's own line follows
+        pass
 
 
 def _rate_and_loss(rate: float, loss: float | None) -> str:

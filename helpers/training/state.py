@@ -1,11 +1,8 @@
 """A fit's saved state: one ``.npz`` file that lets an interrupted fit continue exactly.
 
-It holds every variable of each group the loop names (``model``, ``optimizer``,
-``augment``: random-number generator states and the optimizer's moving average
-included), the best weights so far, and the :class:`Progress` (epochs done,
-early-stopping state, history and the settings the fit was made with). A state
-made with other settings, for another architecture, or unreadable is discarded
-with one line; nothing is assigned until every saved value fits.
+Every variable of each group (``model``, ``optimizer``, ``augment``: generator states included),
+the best weights and the :class:`Progress`. A state made with other settings, for another
+architecture, or unreadable is discarded with one line; nothing is assigned until all fits.
 """
 
 from __future__ import annotations
@@ -38,9 +35,8 @@ class Progress:
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """Where a fit keeps its state and results: ``files`` (the run folder's names), the settings
-    ``key`` a saved state must match to be resumed, and whether this process writes there
-    (``write=False``: a worker that only reads the chief's state)."""
+    """Where a fit keeps its state and results, the settings ``key`` a saved state must match, and
+    whether this process writes there (``False``: a worker that only reads the chief's)."""
 
     files: RunFiles
     key: dict = field(default_factory=dict)
@@ -71,25 +67,25 @@ def load_state(
     log: Callable[[str], None],
     chief: bool = True,
 ) -> tuple[Progress, list | None]:
-    """Assign the state saved at ``path`` to ``groups`` when it was made with settings ``key``
-    and fits every variable; its progress and best weights (``weight_count`` of them). Else a
-    fresh :class:`Progress` (the chief deletes the stale file) and one line through ``log``."""
+    """Assign the state at ``path`` to ``groups`` when made with settings ``key`` and fitting every
+    variable: its progress and best weights. Else a fresh :class:`Progress` and one line."""
+
+    def discard(message: str) -> tuple[Progress, None]:  # the chief deletes the stale file
+        log(message)
+        if chief:
+            path.unlink(missing_ok=True)
+        return Progress(key=key), None
+
     if not path.exists():
         return Progress(key=key), None
     try:
         with np.load(path) as saved:
             progress = Progress(**json.loads(saved["progress"].tobytes()))
-            differing = sorted(
-                k for k in set(key) | set(progress.key) if key.get(k) != progress.key.get(k)
-            )
+            old = progress.key
+            differing = sorted(k for k in set(key) | set(old) if key.get(k) != old.get(k))
             if differing:
-                shown = ", ".join(
-                    f"{k}={progress.key.get(k)!r} (now {key.get(k)!r})" for k in differing
-                )
-                log(f"Discarding the checkpoint of an unfinished fit made with {shown}")
-                if chief:
-                    path.unlink(missing_ok=True)
-                return Progress(key=key), None
+                shown = ", ".join(f"{k}={old.get(k)!r} (now {key.get(k)!r})" for k in differing)
+                return discard(f"Discarding the checkpoint of an unfinished fit made with {shown}")
             arrays = {name: saved[name] for name in saved.files}
         saved_groups = {name.split("/")[0] for name in arrays} - {"best", "progress"}
         if saved_groups != set(groups):
@@ -105,12 +101,8 @@ def load_state(
                 variable.assign(value)
         best = [arrays[f"best/{i}"] for i in range(weight_count)] if "best/0" in arrays else None
     except (KeyError, ValueError, OSError, TypeError) as err:
-        log(
-            f"Discarding an unreadable or mismatched checkpoint {path} ({type(err).__name__}: {err})"
-        )
-        if chief:
-            path.unlink(missing_ok=True)
-        return Progress(key=key), None
+        why = f"{type(err).__name__}: {err}"
+        return discard(f"Discarding an unreadable or mismatched checkpoint {path} ({why})")
     if progress.epochs_done:
         log(
             f"Resuming from {path}: {progress.epochs_done} epochs done, best epoch "
@@ -125,10 +117,9 @@ def check(variables, values, arrays: dict, group: str) -> None:
     if saved != len(variables):
         raise ValueError(f"{saved} saved {group} values for {len(variables)} variables")
     for variable, value in zip(variables, values, strict=True):
-        if tuple(variable.shape) != tuple(np.shape(value)):
-            raise ValueError(
-                f"{variable.path}: saved shape {np.shape(value)}, model shape {tuple(variable.shape)}"
-            )
+        shape = tuple(variable.shape)
+        if shape != tuple(np.shape(value)):
+            raise ValueError(f"{variable.path}: saved shape {np.shape(value)}, model shape {shape}")
 
 
 def assign(variables, values) -> None:

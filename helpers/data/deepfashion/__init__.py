@@ -1,26 +1,8 @@
 """DeepFashion (Category and Attribute Prediction benchmark): labels from folder names or annotations.
 
-Both official layouts are recognised from the download root (or its ``Img/`` or ``img/`` folder)::
-
-    current:  ROOT/Anno_coarse/list_category_cloth.txt   (also Anno_fine/, README)
-              ROOT/Anno_coarse/list_category_img.txt
-              ROOT/Eval/list_eval_partition.txt
-              ROOT/Img/img/<Words>_<Category>/img_00000001.jpg   (unzipped from Img/img.zip)
-    older:    ROOT/Anno/..., ROOT/Eval/..., ROOT/img/<Words>_<Category>/...
-
-List files have a count line, a header line and whitespace-padded rows; image
-names in them read ``img/<folder>/<file>``, relative to the folder holding
-``img/``, and so are the labels table's paths. Folder-name labels are the text
-after the last ``_`` of the image's folder (``Reindeer_Pattern_Sweater`` ->
-``Sweater``; ``Button-Down`` stays whole).
-
-Label hygiene, each case reported: a folder suffix is stripped of surrounding
-white space and matched to the benchmark's 50 names ignoring case (``tee``,
-``TEE`` and ``Tee `` all read ``Tee``); suffixes outside that list are merged
-ignoring case under their most common spelling. Duplicated category names,
-duplicated image rows (a conflicting one skips the image), a UTF-8 byte-order
-mark (accepted) and files that are not UTF-8 (refused, naming the byte) are
-reported; symbolic links that leave the data folder, and link loops, are skipped.
+A folder's label is the text after its last ``_`` (``Reindeer_Pattern_Sweater`` -> ``Sweater``),
+matched to the benchmark's 50 names ignoring case and white space; other spellings are merged.
+Every repair is reported (duplicated names or rows, encodings, links leaving the data folder).
 """
 
 from __future__ import annotations
@@ -38,7 +20,6 @@ from helpers.data.deepfashion.layout import (
     EVAL_PARTITION,
     LAYOUTS,
     OFFICIAL_CATEGORIES,
-    OFFICIAL_SPELLING,
     Location,
     locate,
 )
@@ -46,7 +27,6 @@ from helpers.data.deepfashion.lists import (
     Annotations,
     read_categories,
     read_image_categories,
-    read_list_file,
     read_partition,
 )
 from helpers.data.deepfashion.scan import folder_label, normalise_folder_labels, scan_images
@@ -60,12 +40,8 @@ __all__ = [
     "EVAL_PARTITION",
     "LAYOUTS",
     "OFFICIAL_CATEGORIES",
-    "OFFICIAL_SPELLING",
-    "Location",
     "folder_label",
     "label_deepfashion",
-    "locate",
-    "read_list_file",
 ]
 
 
@@ -77,14 +53,9 @@ def label_deepfashion(
     seed: int = 0,
     check_files: bool = True,
 ) -> LabelSet:
-    """Build the labels table of a DeepFashion copy.
-
-    ``source``: ``folders`` (label from the folder name), ``annotations``
-    (``list_category_img.txt``) or ``auto`` (annotations when present).
-    ``split``: ``official`` (``Eval/list_eval_partition.txt``), ``grouped`` (by
-    product folder, stratified by label) or ``auto`` (official when present).
-    Disagreements between folder names and annotations are reported either way.
-    """
+    """The labels table of a DeepFashion copy, labelled by ``source`` (``folders``, ``annotations``
+    or ``auto``: annotations when present) and split by ``split`` (``official``, ``grouped`` by
+    product, or ``auto``: official when present); disagreements are reported either way."""
     location = locate(data_dir)
     report = Report()
     annotated = location.annotations is not None and (location.annotations / CATEGORY_IMG).is_file()
@@ -103,11 +74,8 @@ def label_deepfashion(
     )
     categories = read_categories(location, report) if has_cloth else []
     if annotated and not categories:  # ids without their names: the benchmark's own list
-        report.keep(
-            location.rel(location.annotations / CATEGORY_CLOTH),
-            "missing-file",
-            "not found: the benchmark's official 50-category list is used for the category ids",
-        )
+        why = "not found: the benchmark's official 50-category list is used for the category ids"
+        report.keep(location.rel(location.annotations / CATEGORY_CLOTH), "missing-file", why)
         categories = list(OFFICIAL_CATEGORIES)
     known = {name for name, _ in categories}
     annotation = (
@@ -166,52 +134,32 @@ class LabelChooser:
                 rel, "conflicting-labels", self.annotation.conflicts[rel] + "; folder label used"
             )
         from_annotation = self.annotation.labels.get(rel)
+        no_suffix, listed = "no-category-in-folder-name", self.listed_name
         if self.source == "folders":
             if from_folder is None:
-                report.skip(
-                    rel, "no-category-in-folder-name", "folder name has no '_<Category>' suffix"
-                )
+                report.skip(rel, no_suffix, "folder name has no '_<Category>' suffix")
                 return None
             if self.known and from_folder not in self.known:
-                report.skip(
-                    rel,
-                    "unknown-category",
-                    f"folder suffix {from_folder!r} is not a listed category",
-                )
+                why = f"folder suffix {from_folder!r} is not a listed category"
+                report.skip(rel, "unknown-category", why)
                 return None
             if self.annotated and from_annotation is None and rel not in self.annotation.conflicts:
-                report.keep(
-                    rel,
-                    "not-in-annotations",
-                    f"not listed in {self.listed_name}; folder label used",
-                )
+                report.keep(rel, "not-in-annotations", f"not listed in {listed}; folder label used")
         else:
             if from_annotation is None:
-                report.skip(rel, "not-in-annotations", f"not listed in {self.listed_name}")
+                report.skip(rel, "not-in-annotations", f"not listed in {listed}")
                 return None
             if from_folder is None:
-                report.keep(
-                    rel,
-                    "no-category-in-folder-name",
-                    "folder name has no '_<Category>'; annotation used",
-                )
+                report.keep(rel, no_suffix, "folder name has no '_<Category>'; annotation used")
+        used = from_annotation if self.source == "annotations" else from_folder
         if from_folder and from_annotation and from_folder != from_annotation:
-            used = from_annotation if self.source == "annotations" else from_folder
-            report.keep(
-                rel,
-                "label-disagreement",
-                f"folder says {from_folder}, annotation says {from_annotation}; using {used}",
-            )
-        return from_annotation if self.source == "annotations" else from_folder
+            why = f"folder says {from_folder}, annotation says {from_annotation}; using {used}"
+            report.keep(rel, "label-disagreement", why)
+        return used
 
 
 def _assign_splits(
-    table: pd.DataFrame,
-    location: Location,
-    split: str,
-    fractions: Sequence[float],
-    seed: int,
-    report: Report,
+    table: pd.DataFrame, location: Location, split: str, fractions, seed: int, report: Report
 ) -> pd.DataFrame:
     """Official partition when asked or present, else a product-grouped split."""
     if split == "auto":
@@ -225,12 +173,9 @@ def _assign_splits(
         for rel in table.loc[table["split"].isna(), "path"]:
             report.skip(rel, "not-in-partition", f"not listed in {listed}")
         table = table.dropna(subset=["split"])
+        why = "the official partition puts this product in more than one split"
         for product in groups_in_several_splits(table["product"], table["split"]):
-            report.keep(
-                f"img/{product}",
-                "product-in-several-splits",
-                "the official partition puts this product in more than one split",
-            )
+            report.keep(f"img/{product}", "product-in-several-splits", why)
     elif split == "grouped":
         split_of = grouped_split(table["product"], table["label"], fractions, seed)
         table = table.assign(split=split_of.values)

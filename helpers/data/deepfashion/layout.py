@@ -1,9 +1,5 @@
-"""Where a DeepFashion copy keeps its images and lists, in either official layout.
-
-The download unpacks as ``Anno_coarse/`` (and ``Anno_fine/``), ``Eval/`` and
-``Img/img.zip`` (unzipped: ``Img/img/<Folder>/img_*.jpg``); older copies have
-``Anno/``, ``Eval/`` and ``img/`` side by side. :func:`locate` accepts the root,
-its ``Img/`` or ``img/`` folder, and says how to unpack a still-zipped download.
+"""Where a DeepFashion copy keeps its images and lists: ``Anno_coarse/``, ``Eval/`` and
+``Img/img/<Folder>/img_*.jpg`` (older copies: ``Anno/``, ``Eval/``, ``img/`` side by side).
 """
 
 from __future__ import annotations
@@ -57,23 +53,19 @@ class Location:
         return relative(path, self.root)
 
     def describe(self) -> str:
-        parts = [f"DeepFashion, {self.layout} layout, at {self.root}"]
-        parts.append(f"images in {self.rel(self.image_root / 'img')}/")
-        parts.append(
-            f"annotations in {self.rel(self.annotations)}/"
-            if self.annotations
-            else "no annotation lists (labels from folder names)"
-        )
-        parts.append(
-            f"partition {self.rel(self.partition)}"
-            if self.partition
-            else "no official partition (split grouped by product)"
-        )
-        return "; ".join(parts)
+        return "; ".join([
+            f"DeepFashion, {self.layout} layout, at {self.root}",
+            f"images in {self.rel(self.image_root / 'img')}/",
+            f"annotations in {self.rel(self.annotations)}/" if self.annotations
+            else "no annotation lists (labels from folder names)",
+            f"partition {self.rel(self.partition)}" if self.partition
+            else "no official partition (split grouped by product)",
+        ])  # fmt: skip
 
 
 def locate(data_dir: Path) -> Location:
-    """Find a DeepFashion copy from its download root, its ``Img/`` or its ``img/`` folder."""
+    """Find a DeepFashion copy from its download root, its ``Img/`` or its ``img/`` folder (saying
+    how to unpack a still-zipped download)."""
     data_dir = Path(data_dir).expanduser()
     if not data_dir.is_dir():
         raise InputError(data_dir, "no such folder")

@@ -1,9 +1,5 @@
-"""DeepFashion's list files: a count line, a header line and whitespace-padded rows.
-
-Duplicated category names and image rows are reported (a conflicting row skips
-its image), ids that leave the data folder are refused, and a count line that
-disagrees with the rows is noted.
-"""
+"""DeepFashion's list files: a count line, a header line and whitespace-padded rows. Duplicates
+are reported (a conflicting row skips its image), ids leaving the data folder refused."""
 
 from __future__ import annotations
 
@@ -28,12 +24,8 @@ class ListFile:
 
 
 def read_list_file(path: Path, columns: int, report: Report, location: Location) -> ListFile:
-    """Read a count line, a header line and whitespace-padded rows of ``columns`` fields.
-
-    A missing or non-numeric count line or a missing header refuses the file;
-    a malformed row is skipped and reported with its line number; a count that
-    differs from the rows found is reported.
-    """
+    """Read a count line, a header line and rows of ``columns`` fields: a bad count line or header
+    refuses the file, a malformed row is skipped and reported, as is a count the rows miss."""
     rel = location.rel(path)
     lines = read_text(path).splitlines()
     if len(lines) < 2:
@@ -68,9 +60,8 @@ def read_categories(location: Location, report: Report) -> list[tuple[str, int]]
     first_id: dict[str, int] = {}
     for number, (raw, kind) in listing.rows:
         if kind not in {"1", "2", "3"}:
-            raise AnnotationError(
-                f"{listing.path}:{number}", f"category type {kind!r} is not 1, 2 or 3"
-            )
+            where = f"{listing.path}:{number}"
+            raise AnnotationError(where, f"category type {kind!r} is not 1, 2 or 3")
         name = " ".join(raw.split())
         key = name.casefold()
         if key in first_id:
@@ -109,22 +100,17 @@ def read_image_categories(
             category_id = int(raw_id)
         except ValueError:
             category_id = 0
+        where = f"{rel}:{number}"
         if not 1 <= category_id <= len(categories):
-            report.skip(
-                f"{rel}:{number}", "bad-row", f"category id {raw_id!r} not in 1..{len(categories)}"
-            )
+            report.skip(where, "bad-row", f"category id {raw_id!r} not in 1..{len(categories)}")
             continue
         if _escapes(path):
-            report.skip(
-                f"{rel}:{number}", "outside-data-folder", f"{path!r} leaves the data folder"
-            )
+            report.skip(where, "outside-data-folder", f"{path!r} leaves the data folder")
             continue
         name = categories[category_id - 1][0]
         if path in labels and path not in conflicts:
             if labels[path] == name:
-                report.keep(
-                    f"{rel}:{number}", "duplicate-row", f"{path} repeats line {line_of[path]}"
-                )
+                report.keep(where, "duplicate-row", f"{path} repeats line {line_of[path]}")
             else:
                 conflicts[path] = (
                     f"listed as {labels[path]} on line {line_of[path]} and as {name} on line "
@@ -149,9 +135,8 @@ def read_partition(location: Location, report: Report) -> dict[str, str]:
             report.skip(f"{rel}:{number}", "bad-row", f"split {split!r} is not one of {SPLITS}")
             continue
         if path in splits and splits[path] != split:
-            report.skip(
-                path, "conflicting-splits", f"listed as {splits[path]} and {split} in {rel}"
-            )
+            why = f"listed as {splits[path]} and {split} in {rel}"
+            report.skip(path, "conflicting-splits", why)
             conflicting.add(path)
         elif path in splits:
             report.keep(f"{rel}:{number}", "duplicate-row", f"{path} is listed twice")

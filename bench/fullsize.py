@@ -1,6 +1,6 @@
 """A DeepFashion-size tree for measuring: 289,222 images of about 300 px in the current official layout.
 
-    python -m helpers.data.fullsize OUT [--images 289222] [--layout current|older] [--distinct 2000]
+    python bench/fullsize.py OUT [--images 289222] [--layout current|older] [--distinct 2000]
 
 The real benchmark cannot be downloaded here, so scale questions (labeling time,
 loader speed, memory) are answered on this tree: the official folder layout
@@ -123,14 +123,16 @@ def write_fullsize(
     splits = np.array(["train"] * len(listed), dtype=object)
     shares = np.array(list(OFFICIAL_PARTITION.values()), float) / OFFICIAL_TOTAL
     order = rng.permutation(len(listed))
-    val_end = int(round(shares[1] * len(listed)))
+    val_end = round(shares[1] * len(listed))
     splits[order[:val_end]] = "val"
-    splits[order[val_end : val_end + int(round(shares[2] * len(listed)))]] = "test"
+    splits[order[val_end : val_end + round(shares[2] * len(listed))]] = "test"
     category_id = {name: i for i, (name, _) in enumerate(OFFICIAL_CATEGORIES, start=1)}
     (staging / spec.annotations).mkdir(parents=True)
     (staging / "Eval").mkdir()
     (staging / spec.annotations / "list_category_cloth.txt").write_text(
-        list_file_text([(n, str(t)) for n, t in OFFICIAL_CATEGORIES], "category_name  category_type")
+        list_file_text(
+            [(n, str(t)) for n, t in OFFICIAL_CATEGORIES], "category_name  category_type"
+        )
     )
     (staging / spec.annotations / "list_category_img.txt").write_text(
         list_file_text([(p, str(category_id[c])) for p, c in listed], "image_name  category_label")
@@ -149,9 +151,7 @@ def write_fullsize(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m helpers.data.fullsize", description=__doc__.split("\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="bench/fullsize.py", description=__doc__.split("\n")[0])
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--images", type=int, default=OFFICIAL_TOTAL)
     parser.add_argument("--layout", choices=sorted(LAYOUTS), default="current")
@@ -163,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     except (FashionMNISTNotFound, ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"Wrote {args.images:,} images ({args.distinct:,} distinct) in the {args.layout} layout to {out}")
+    print(
+        f"Wrote {args.images:,} images ({args.distinct:,} distinct) in the {args.layout} layout to {out}"
+    )
     return 0
 
 

@@ -1,14 +1,8 @@
-"""Horizontal-flip test-time augmentation as part of the model, so every tool counts it.
+"""Horizontal-flip test-time augmentation as part of the model, so every tool counts its cost.
 
-``flip_tta(trunk)`` wraps a classifier: in training it is the trunk (one pass,
-the flips come from the augmentation); in inference it averages the trunk's
-probabilities for the image and its mirror image. Because the two inference
-passes are in the model's graph, FLOP tables (:mod:`helpers.flops` counts 2x the
-trunk's convolutions and dense layers, its parameters once), LiteRT conversion
-(a ``REVERSE_V2`` op and the trunk twice, weights shared) and the FLOP budgets
-all see what inference really costs. Saved models load back through
-``keras.models.load_model`` once this module is imported (:mod:`helpers.models`
-imports it).
+In training the wrapped model is the trunk (one pass); in inference it averages the trunk's
+probabilities for the image and its mirror image, so FLOP tables and LiteRT conversion see both
+passes. Used by the screens' ``tta=True`` option (``bench/screens.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +11,7 @@ import keras
 from keras import ops
 
 
-@keras.saving.register_keras_serializable(package="helpers")
+@keras.saving.register_keras_serializable(package="bench")
 class FlipAveraged(keras.Model):
     """The trunk in training; the mean of its predictions for ``x`` and ``flip(x)`` in inference."""
 
