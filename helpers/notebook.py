@@ -10,6 +10,7 @@ import os
 import platform
 import subprocess
 import sys
+import warnings
 from importlib import metadata
 from pathlib import Path
 
@@ -61,6 +62,10 @@ def setup_notebook() -> dict[str, str]:
     import matplotlib.pyplot as plt
     import seaborn as sns
 
+    # Library notices, not problems: Keras on fit's default shuffle=True with a (shuffled) tf.data
+    # dataset, and tf2onnx probing for numpy's removed np.object when Keras exports ONNX.
+    warnings.filterwarnings("ignore", message="`shuffle=True` was passed, but will be ignored")
+    warnings.filterwarnings("ignore", message="In the future `np.object`", category=FutureWarning)
     sns.set_theme(context="notebook", style="whitegrid")
     plt.rcParams["figure.dpi"] = 100
     info = versions()
