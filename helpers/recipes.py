@@ -110,7 +110,7 @@ RECIPES: dict[str, Recipe] = {
 CHOSEN = {
     "ours_tiny": "flip+wd0.05+erase",
     "ours": "flip+wd0.05+erase+ls0.1",
-    "efficientnet_lite0": "finetune",
+    **dict.fromkeys(("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"), "finetune"),
 }
 # On photographs (any dataset but Fashion-MNIST's studio images) the plain CNNs take "photo".
 CHOSEN_ON_PHOTOS = {"deepfashion_cnn": "photo", "baseline_bn": "photo", "fashion_cnn": "photo"}

@@ -171,10 +171,11 @@ DEFAULTS: dict[str, Any] = {
 
 PROFILES: dict[str, dict[str, Any]] = {
     # 1,500 of the embedded real photos (DeepFashion's layout): the 256x256 DeepFashion CNN from
-    # scratch beside a fine-tuned ImageNet EfficientNet-Lite0, within 20 minutes on 2 CPU cores.
-    "demo": {"sample_images": 1500, "epochs": 8, "transfer_model": "efficientnet_lite0",
+    # scratch beside a fine-tuned ImageNet EfficientNet-Lite2 (bench/transfer.py: the most
+    # accurate backbone on contributor-disjoint photos), within 20 minutes on 2 CPU cores.
+    "demo": {"sample_images": 1500, "epochs": 8, "transfer_model": "efficientnet_lite2",
              "transfer_epochs": 3},
-    # CI-sized: 300 photos, one epoch.
+    # CI-sized: 300 photos, one epoch, the smallest backbone.
     "quick": {"sample_images": 300, "epochs": 1, "batch_size": 16,
               "transfer_model": "efficientnet_lite0", "transfer_epochs": 1},
     # Fashion-MNIST's full 60k/10k split at 28x28x1 with our smallest model (bench/fashion_mnist.py).

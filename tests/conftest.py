@@ -40,3 +40,20 @@ def product_images(tmp_path: Path) -> Path:
 @pytest.fixture
 def clothing_full(tmp_path: Path) -> Path:
     return make_clothing_full(tmp_path / "clothing-full")
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any socket connection, or any Keras / kimm download, fails the test."""
+    import socket
+
+    import keras
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network use: {args[:2]}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(keras.utils, "get_file", refuse)
+    import kimm._src.models.base_model as kimm_base
+
+    monkeypatch.setattr(kimm_base.utils, "get_file", refuse)

@@ -11,8 +11,8 @@ from fixtures import load_bench, write_image
 from helpers.data.folders import label_folders
 
 LAST_LINE = re.compile(
-    r"^lite0 fine-tuned \d+\.\d% test at \d+\.\d\d GFLOPs in \d+\.\d min; "
-    r"from scratch (\d+\.\d%|skipped); int8 \d+\.\dx float$"
+    r"^best (grouped|published): lite[012] fine-tuned \d+\.\d% test( \(published \d+\.\d%\))? "
+    r"at \d+\.\d\d GFLOPs in \d+\.\d min; int8 \d+\.\dx float$"
 )
 
 
@@ -35,14 +35,15 @@ def _photos(root: Path) -> Path:
 def test_the_probe_row_table_and_last_line(tmp_path, monkeypatch, transfer):
     monkeypatch.setattr(transfer, "CACHE", tmp_path / "cache")
     labels = label_folders(_photos(tmp_path / "photos"))
-    probed = transfer.probe(labels)
+    probed = transfer.probe(labels, "efficientnet_lite1")
     assert probed["val"] == 1.0 and probed["test"] == 1.0  # two colours: ImageNet features suffice
     assert probed["c"] in transfer.PROBE_C and probed["train_seconds"] > 0
-    assert list((tmp_path / "cache").glob("features-224-*.npz"))  # cached for the next run
-    again = transfer.probe(labels)
+    cached = list((tmp_path / "cache").glob("features-efficientnet_lite1-crop240-*.npz"))
+    assert len(cached) == 1  # at Lite1's own resolution, cached for the next run
+    again = transfer.probe(labels, "efficientnet_lite1")
     assert again["test"] == probed["test"]
-    fine = {"val": 0.9312, "test": 0.9355, "mflops": 797.4, "train_seconds": 720.0,
-            "float_ms": 12.0, "int8_ms": 5.0, "int8_test": 0.93}  # fmt: skip
+    fine = {"val": 0.9312, "test": 0.9355, "test_std": 0.0061, "mflops": 797.4,
+            "train_seconds": 720.0, "float_ms": 12.0, "int8_ms": 5.0, "int8_test": 0.93}  # fmt: skip
     scratch = {"val": 0.61, "test": 0.6102, "mflops": 1530.0, "train_seconds": 1800.0,
                "float_ms": 9.0, "int8_ms": 8.0, "int8_test": 0.6}  # fmt: skip
     rows = [
@@ -57,7 +58,7 @@ def test_the_probe_row_table_and_last_line(tmp_path, monkeypatch, transfer):
         "fine",
         "published",
         "93.1%",
-        "93.5%",
+        "93.5% ± 0.6",
         "797",
         "12.0",
         "12.00",
@@ -66,11 +67,20 @@ def test_the_probe_row_table_and_last_line(tmp_path, monkeypatch, transfer):
     ]
     assert cells[1][2:6] == ["100.0%", "100.0%", "797", f"{probed['train_seconds'] / 60:.1f}"]
     assert cells[1][6:] == ["-", "-", "-"]  # the probe's latency is the fine-tuned model's
-    line = transfer.last_line(fine, scratch)
+    # best: chosen on grouped validation (lite2's better test does not count), published beside
+    worse = {**fine, "val": 0.90, "test": 0.97, "mflops": 1600.0}
+    results = {("grouped", "fine", "lite1"): fine, ("grouped", "fine", "lite2"): worse,
+               ("published", "fine", "lite1"): {**fine, "test": 0.941},
+               ("published", "fine", "lite2"): {**worse, "val": 0.99}}  # fmt: skip
+    line = transfer.last_line(results)
     assert line == (
-        "lite0 fine-tuned 93.5% test at 0.80 GFLOPs in 12.0 min; from scratch 61.0%; int8 2.4x float"
+        "best grouped: lite1 fine-tuned 93.5% test (published 94.1%) at 0.80 GFLOPs in 12.0 min; "
+        "int8 2.4x float"
     )
-    assert LAST_LINE.match(transfer.last_line(fine, None)).group(1) == "skipped"
+    assert LAST_LINE.match(line)
+    published_only = {k: v for k, v in results.items() if k[0] == "published"}
+    assert transfer.last_line(published_only).startswith("best published: lite2 fine-tuned 97.0%")
+    assert LAST_LINE.match(transfer.last_line(published_only)).group(2) is None
 
 
 def test_the_cpu_is_named_with_its_int8_instructions(transfer):
@@ -121,7 +131,40 @@ def test_a_screen_of_the_chosen_recipe_is_the_reports_run(tmp_path, transfer):
 
     args = argparse.Namespace(data_dir=_photos(tmp_path / "photos"), groups=None, max_images=None,
                               batch_size=32, seed=42)  # fmt: skip
-    chosen = transfer.run_settings(args, "published", transfer.LITE0, 224, 3, "finetune")
-    report = transfer.run_settings(args, "published", transfer.LITE0, 224, 3)
-    other = transfer.run_settings(args, "published", transfer.LITE0, 224, 3, "finetune-lr1e-4")
+    lite1 = transfer.MODELS["lite1"]
+    chosen = transfer.run_settings(args, "published", lite1, 240, 3, "finetune")
+    report = transfer.run_settings(args, "published", lite1, 240, 3)
+    other = transfer.run_settings(args, "published", lite1, 240, 3, "photo")
     assert model_key(chosen) == model_key(report) != model_key(other)
+    seeded = transfer.run_settings(args, "published", lite1, 240, 3, seed=43)
+    assert seeded.seed == 43 and model_key(seeded) != model_key(report)
+
+
+def test_seeds_are_averaged_and_latency_measured_once(monkeypatch, transfer):
+    import argparse
+
+    calls = []
+
+    def fake_trained(settings, labels, latency=True):
+        calls.append((settings.model, settings.image_size, settings.seed, latency))
+        test = {42: 0.90, 43: 0.92, 44: 0.94}[settings.seed]
+        timing = {"mflops": 600.0, "float_ms": 9.0, "int8_ms": 4.0} if latency else {}
+        return {"val": test - 0.01, "test": test, "train_seconds": 60.0 * settings.seed,
+                "epoch_seconds": [1.0], "recipe": "finetune", **timing}  # fmt: skip
+
+    monkeypatch.setattr(transfer, "trained", fake_trained)
+    args = argparse.Namespace(data_dir=Path("/x"), groups=None, max_images=None, batch_size=32,
+                              seed=42, seeds=[42, 43, 44], epochs=3, image_size=None)  # fmt: skip
+    done = transfer.fine_tuned(args, "published", "efficientnet_lite2", lambda s: None)
+    assert [c[1:] for c in calls] == [(260, 42, True), (260, 43, False), (260, 44, False)]
+    assert done["test"] == pytest.approx(0.92) and done["test_std"] == pytest.approx(0.02)
+    assert done["val"] == pytest.approx(0.91) and done["train_seconds"] == pytest.approx(60 * 43)
+    assert done["mflops"] == 600.0 and done["seeds"] == 3 and done["tests"] == [0.90, 0.92, 0.94]
+
+
+def test_unknown_models_and_bad_seeds_are_one_line_errors(transfer, capsys):
+    for argv, problem in ((["--models", "lite0,lite9"], "unknown models ['lite9']"),
+                          (["--seeds", "42,x"], "--seeds: comma-separated integers")):  # fmt: skip
+        with pytest.raises(SystemExit) as caught:
+            transfer.main(argv)
+        assert caught.value.code == 2 and problem in capsys.readouterr().err

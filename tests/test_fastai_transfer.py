@@ -40,7 +40,7 @@ def test_the_trunk_gives_the_keras_ports_features():
     equal the Keras port's on the same input (both read the same .pth)."""
     import torch
 
-    from helpers.lite0 import backbone
+    from helpers.efficientnet_lite import backbone
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (2, 224, 224, 3)).astype(np.float32)

@@ -134,3 +134,77 @@ def test_a_phone_cameras_mpo_jpeg_is_read(tmp_path):
     Image.fromarray(PIXELS).save(path, format="MPO")
     assert check_image(path).problem is None
     assert read_image(path).shape == (SIZE, SIZE, 3)
+
+
+def photo(height: int, width: int, orientation: int = 1, ifd_at: int = 8) -> bytes:
+    """A smooth, noisy ``height x width`` JPEG with an EXIF orientation (IFD0 at ``ifd_at``)."""
+    yy, xx = np.mgrid[0:height, 0:width]
+    pixels = np.stack([xx * 255 // width, yy * 255 // height, (xx + 2 * yy) % 256], -1)
+    pixels = (pixels + RNG.integers(0, 24, pixels.shape)).clip(0, 255).astype(np.uint8)
+    entry = bytes.fromhex("0112 0003 00000001") + orientation.to_bytes(2, "big") + b"\0\0"
+    tiff = b"MM\x00\x2a" + ifd_at.to_bytes(4, "big") + b"\0" * (ifd_at - 8)
+    tiff += (1).to_bytes(2, "big") + entry + b"\0" * 4
+    return encoded(Image.fromarray(pixels), "JPEG", quality=90, exif=b"Exif\0\0" + tiff)
+
+
+@pytest.mark.parametrize(
+    ("shape", "size", "decoded"),
+    [
+        ((800, 1000), 256, (400, 500)),  # 1/4 would be 200 x 250: too small
+        ((1024, 768), 256, (512, 384)),
+        ((512, 512), 256, (256, 256)),  # exactly the size at 1/2
+        ((2048, 4096), 256, (256, 512)),  # 1/8
+        ((2048, 4096), 300, (512, 1024)),  # 1/4: 1/8 would be 256 < 300
+        ((511, 600), 256, (511, 600)),  # less than twice the size: full scale
+        ((500, 400), 224, (500, 400)),  # the real photos' 400 x 533 at 224
+        ((800, 1001), 256, (800, 1001)),  # 1/2 would leave half a block: full scale
+    ],
+)
+def test_a_jpeg_is_dct_scaled_as_far_as_both_sides_stay_at_least_the_size(shape, size, decoded):
+    import tensorflow as tf
+
+    from helpers.images import decode
+
+    data = photo(*shape)
+    assert tuple(decode(tf.constant(data), 3, size).shape) == (*decoded, 3)
+    assert tuple(decode(tf.constant(data)).shape) == (*shape, 3)  # no size: full scale
+
+
+def test_a_dct_scaled_photo_is_the_same_on_every_path(tmp_path):
+    import tensorflow as tf
+
+    from helpers.images import decode, orient, resize
+
+    data = photo(800, 1000, orientation=6)  # sideways: upright it is 1000 x 800
+    folder = tmp_path / "img" / "Big_Photo_Tee"
+    folder.mkdir(parents=True)
+    (folder / "big.jpg").write_bytes(data)
+    table = pd.DataFrame({"path": ["img/Big_Photo_Tee/big.jpg"], "label": "Tee", "split": "test"})
+    labels = LabelSet(table, ["Tee"], root=tmp_path, dataset="deepfashion")
+    size = 256
+
+    reader = read_image(folder / "big.jpg", size=size)
+    half = tf.io.decode_jpeg(data, ratio=2, dct_method="INTEGER_ACCURATE")
+    np.testing.assert_array_equal(reader, resize(orient(half, tf.constant(6)), size).numpy())
+    full = resize(decode(tf.constant(data)), size).numpy()
+    assert (reader != full).any()  # scaled, not a full decode
+    assert np.abs(reader.astype(int) - full).mean() < 2
+    from_tf = next(iter(tf_batches(InputSpec(labels, size, 1), "test").epoch(0)))[0].numpy()
+    np.testing.assert_array_equal(np.round(from_tf[0] * 255), reader)
+    from_predict = model_input(folder / "big.jpg", (size, size, 3))
+    np.testing.assert_array_equal(np.round(from_predict * 255), reader)
+    # ImageDataGenerator is Keras' own loader (PIL underneath, upright by its hook): close only.
+    from_generator = np.round(generator_flow(InputSpec(labels, size, 1), "test")[0][0][0] * 255)
+    assert np.abs(from_generator - reader).mean() < 3
+
+
+@pytest.mark.parametrize("ifd_at", [8, 40])
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_exif_orientation_wherever_ifd0_starts(orientation, ifd_at):
+    from PIL import ImageOps
+
+    data = photo(48, 64, orientation, ifd_at)
+    upright = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"))
+    got = read_image(data)
+    assert got.shape == upright.shape
+    assert np.abs(got.astype(int) - upright).max() <= 1

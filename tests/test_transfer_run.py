@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import pytest
 from fixtures import colour_model
 
 from helpers.latency import cpu_description
+from helpers.recipes import recipe_for
 from helpers.run import TRANSFER_DIR, Run
 from helpers.summary import side_by_side, summary_table
 
 
 def _run(tmp_path, **params):
     return Run.open({"profile": "quick", "run_dir": str(tmp_path / "run"), **params})
+
+
+@pytest.mark.parametrize(
+    "name, side",
+    [("efficientnet_lite0", 224), ("efficientnet_lite1", 240), ("efficientnet_lite2", 260)],
+)
+def test_each_backbone_trains_beside_at_its_own_resolution(tmp_path, name, side):
+    transfer = _run(tmp_path, transfer_model=name).transfer_run()
+    assert transfer.settings.model == name and transfer.settings.image_size == side
+    assert recipe_for(transfer.settings).description.startswith("finetune: head first")
 
 
 def test_a_transfer_model_gets_its_own_run_folder_and_settings(tmp_path):

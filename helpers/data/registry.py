@@ -33,11 +33,12 @@ class FileImages:
         root = Path(labels.root)
         return np.array([str(root / p) for p in frame["path"]], dtype=object)
 
-    def decoder(self, labels: LabelSet) -> Callable:
-        """``item -> uint8 H x W x C`` as TensorFlow ops (for tf.data)."""
+    def decoder(self, labels: LabelSet, size: int | None = None) -> Callable:
+        """``item -> uint8 H x W x C`` as TensorFlow ops (for tf.data); a JPEG that will be shrunk
+        to ``size`` decoded at a smaller scale inside libjpeg (:func:`helpers.images.decode`)."""
         import tensorflow as tf
 
-        return lambda path: images.decode(tf.io.read_file(path), self.channels)
+        return lambda path: images.decode(tf.io.read_file(path), self.channels, size)
 
     def read(self, labels: LabelSet, path: str) -> np.ndarray:
         return images.read_image(Path(labels.root) / path, self.channels)
@@ -58,7 +59,7 @@ class ArrayImages:
         offset = np.where(parts.str[0].to_numpy() == FILES["train"][0], 0, train)
         return (index + offset).astype(np.int64)
 
-    def decoder(self, labels: LabelSet) -> Callable:
+    def decoder(self, labels: LabelSet, size: int | None = None) -> Callable:
         import tensorflow as tf
 
         table = tf.constant(stacked_images(str(labels.root))[..., None])

@@ -21,7 +21,7 @@ import numpy as np
 from helpers.atomic import shareable, write_json
 from helpers.errors import InputError
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: JPEGs DCT-scaled when shrunk (helpers.images.decode)
 SHARD_IMAGES = 1024
 SHUFFLE_BUFFER = 1024  # records held while shuffling: about 200 MB at 256x256x3
 MANIFEST = "manifest.json"

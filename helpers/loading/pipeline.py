@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from helpers import images
 from helpers.data import LabelSet
 from helpers.data.labelset import SPLITS
 from helpers.data.registry import kind_of
@@ -83,7 +84,7 @@ def tf_batches(spec: InputSpec, split: str, shuffle: bool | None = None) -> Batc
     items = kind.items(labels, frame)
     targets = frame["label"].map({c: i for i, c in enumerate(labels.classes)}).to_numpy(np.int32)
     classes = len(labels.classes)
-    decode = kind.decoder(labels)
+    decode = kind.decoder(labels, image_size)  # a JPEG shrunk inside libjpeg where it can be
     count = len(frame)
     autotune = tf.data.AUTOTUNE
 
@@ -152,8 +153,6 @@ def _levels(image, image_size: int):
     """Grey levels (float32) of image(s) at ``image_size``: resized, or as they are when they fit."""
     import tensorflow as tf
 
-    from helpers import images
-
     if _fits(image, image_size):
         return tf.cast(image, tf.float32)
     return images.resize_levels(image, image_size)
@@ -161,8 +160,6 @@ def _levels(image, image_size: int):
 
 def _resized(image, image_size: int):
     """uint8 image(s) at ``image_size``; untouched when already that size (Fashion-MNIST at 28)."""
-    from helpers import images
-
     return image if _fits(image, image_size) else images.resize(image, image_size)
 
 

