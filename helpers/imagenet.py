@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from helpers.efficientnet_lite import VARIANTS, WeightsUnavailable
+from helpers.efficientnet_lite import VARIANTS, WeightsUnavailable, assemble, load_imagenet, variant
 from helpers.errors import ImageError, InputError
 from helpers.predict import positive
 
@@ -69,8 +69,6 @@ def top_k(probabilities: np.ndarray, names: list[str], k: int) -> list[Ranked]:
 def imagenet_model(name: str = "efficientnet_lite0"):
     """An EfficientNet-Lite with its ImageNet classifier at its own resolution, or
     WeightsUnavailable (no random fallback here)."""
-    from helpers.efficientnet_lite import assemble, load_imagenet, variant
-
     side = variant(name).resolution
     model = assemble((side, side, 3), 1000, dropout=0.0, name=name)
     load_imagenet(model, top=True)
